@@ -98,7 +98,7 @@ def _int(value: int) -> str:
     sign, digits = ("-", str(-value)) if value < 0 else ("", str(value))
     if len(digits) < 5:
         return sign + digits
-    groups = []
+    groups: list[str] = []
     while digits:
         groups.insert(0, digits[-3:])
         digits = digits[:-3]

@@ -122,7 +122,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, display: dict[str, str])
     line = getattr(exc, "line", 1) or 1
     column = getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else ""
         if char == '"':
             return error("E102", "unterminated string", A.Span(line, column, line, column + 1),
                          'close the string with `"` on the same line')

@@ -245,7 +245,7 @@ def to_python(node: Regex) -> str:
                 return base + "+"
             if (lo, hi) == (0, 1):
                 return base + "?"
-            return base + ("{%d,}" % lo if hi is None else "{%d,%d}" % (lo, hi))
+            return base + (f"{{{lo},}}" if hi is None else f"{{{lo},{hi}}}")
     raise AssertionError(f"unhandled regex node {node!r}")
 
 

@@ -1,0 +1,478 @@
+"""The decision engine: the nine stages of docs/engine.md, in order.
+
+Contract: `Engine.decide(call, context)` never raises and never fails open: any
+bad input is a DENY with a reason, and an unexpected internal failure is a DENY
+`internal_error`. A DENY changes no state (nonces, idempotency records and
+entries are written only on ALLOW). Decisions depend only on (request, state,
+policy); the clock is injectable and only supplies `time` when the host gives
+none. `complete(decision_id, outcome)` applies `on complete` effects once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time as wallclock
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from oxdeai.dsl import ast as A
+from oxdeai.dsl.policy import CheckedPolicy
+from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr
+from oxdeai.runtime.models import Decision, Effect, Reason, canonical_json
+from oxdeai.runtime.schema import Request, RequestSchema
+from oxdeai.runtime.store import Changes, Entry, EntryKey, MemoryStore, Pending, StateStore
+
+OUTCOMES = ("ok", "failed")
+
+
+class CompletionError(Exception):
+    """A completion that cannot be applied; nothing was changed."""
+
+
+class StateFileError(ValueError):
+    """A state file that does not fit the policy."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    when: Compiled | None
+    because: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    name: str
+    amount: Compiled
+    bound: int
+    lease: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Assign:
+    target: str
+    op: A.AssignOp
+    value: Compiled
+
+
+@dataclass(frozen=True, slots=True)
+class _Effect:
+    when: Compiled | None
+    assigns: tuple[_Assign, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolPlan:
+    """Everything the engine does for one tool, resolved at load time."""
+
+    denies: tuple[_Rule, ...]
+    allows: tuple[_Rule, ...]
+    gates: tuple[_Gate, ...]
+    effects: tuple[_Effect, ...]
+    on_complete: tuple[_Effect, ...]
+    idempotent_window: int | None
+    lease: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    name: str
+    init: Any
+    key: tuple[Compiled, ...]
+    window: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Invariant:
+    name: str
+    expr: Compiled
+    reads: frozenset[str]
+
+
+class Engine:
+    def __init__(self, policy: CheckedPolicy, store: StateStore | None = None,
+                 clock: Callable[[], int] | None = None, max_skew: int | None = None) -> None:
+        self.policy = policy
+        self.store: StateStore = store if store is not None else MemoryStore()
+        self.clock = clock if clock is not None else (lambda: int(wallclock.time()))
+        self.max_skew = max_skew
+        self.schema = RequestSchema(policy.tools, policy.agent)
+        consts = dict(policy.consts)
+        self._consts = consts
+        self._states = {
+            s.name: _State(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
+                           s.window.seconds if s.window else None)
+            for s in policy.states.values()
+        }
+        self._invariants = tuple(
+            _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
+            for i in policy.invariants
+        )
+        self._plans = {tool: self._plan(tool) for tool in policy.tools}
+        self._ids: dict[str, int] = {}
+
+    # ---- load time ------------------------------------------------------------
+
+    def _plan(self, tool: str) -> _ToolPlan:
+        p, consts = self.policy, self._consts
+
+        def compiled(e: A.Expr | None) -> Compiled | None:
+            return None if e is None else compile_expr(e, consts)
+
+        def rules(kind: A.RuleKind) -> tuple[_Rule, ...]:
+            return tuple(_Rule(r.name, compiled(r.when), r.because) for r in p.rules
+                         if r.kind is kind and A.matches_any(r.patterns, tool))
+
+        def effects(on_complete: bool) -> tuple[_Effect, ...]:
+            return tuple(
+                _Effect(compiled(e.when), tuple(_Assign(a.target, a.op, compile_expr(a.value, consts))
+                                                for a in e.assigns))
+                for e in p.effects if e.on_complete == on_complete and A.matches_any(e.patterns, tool))
+
+        gates = tuple(_Gate(g.name, compile_expr(g.amount, consts), g.bound,
+                            g.lease.seconds if g.lease else None)
+                      for g in p.gates if A.matches_any(g.patterns, tool))
+        windows = [d.window.seconds for d in p.idempotent if A.matches_any(d.patterns, tool)]
+        leases = [g.lease for g in gates if g.lease is not None]
+        return _ToolPlan(rules(A.RuleKind.DENY), rules(A.RuleKind.ALLOW), gates, effects(False), effects(True),
+                         max(windows) if windows else None, min(leases) if leases else None)
+
+    # ---- deciding --------------------------------------------------------------
+
+    def decide(self, call: Any, context: Any = None) -> Decision:
+        """Decide one call. `call` comes from the agent; `context` (agent, time) from the host."""
+        now = self.clock()
+        try:
+            validated = self.schema.validate(call, context, now)
+            if isinstance(validated, list):
+                return self.store.atomic(lambda store: (self._deny_invalid(store, call, validated, now), None))
+            request = validated
+            if self.max_skew is not None and abs(request.time - now) > self.max_skew:
+                reason: Reason = ("invalid_request", "time",
+                          f"host time {request.time} is more than {self.max_skew}s from the engine clock")
+                return self.store.atomic(lambda store: (self._deny_invalid(store, call, [reason], request.time), None))
+            return self.store.atomic(lambda store: self._decide(store, request))
+        except Exception as exc:  # fail closed: never raise to the caller, never allow
+            reason = ("internal_error", None, f"the engine failed to decide: {type(exc).__name__}")
+            return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
+
+    def _deny_invalid(self, store: StateStore, call: Any, reasons: list[Reason], now: int) -> Decision:
+        tool = call.get("tool") if isinstance(call, dict) and isinstance(call.get("tool"), str) else None
+        shown = {"tool": tool, "invalid": [list(r) for r in reasons]}
+        return Decision(self, store.next_seq(), False, tool, tuple(reasons), (), (), now, shown, {})
+
+    def _decide(self, store: StateStore, req: Request) -> tuple[Decision, Changes | None]:
+        changes = Changes()
+        self._expire_leases(store, req.time, changes)
+        plan = self._plans[req.tool]
+        reads: dict[EntryKey, Any] = {}
+        ctx = self._ctx(store, req.tool, req.args, req.agent, req.time, reads, changes)
+        request_json = req.as_json()
+
+        def deny(reasons: list[Reason]) -> tuple[Decision, Changes | None]:
+            seq = store.next_seq()
+            return (Decision(self, seq, False, req.tool, tuple(reasons), (), (), req.time, request_json,
+                             _touched(reads)), changes if changes.entries or changes.pending else None)
+
+        # 2. idempotency
+        idem_scope = None
+        if plan.idempotent_window is not None:
+            if req.idempotency_key is None:
+                return deny([("idempotency_key_required", None,
+                              f"`{req.tool}` is idempotent: the call needs an `idempotency_key`")])
+            idem_scope = (req.agent_id, req.idempotency_key)
+            record = store.idempotency(idem_scope)
+            if record is not None and req.time - record[1] <= plan.idempotent_window:
+                fingerprint, _, original = record
+                if fingerprint != _fingerprint(req):
+                    return deny([("idempotency_conflict", None,
+                                  "this idempotency key was used for a different call")])
+                verdict = self._rules(plan, ctx)
+                if verdict[0]:
+                    return deny(verdict[0])
+                if not verdict[1]:
+                    return deny([("no_matching_rule", None, "no allow rule matches this call")])
+                return original.as_repeat(), changes if changes.entries or changes.pending else None
+        # 3. replay
+        if self.policy.nonce_window is not None:
+            if req.nonce is None:
+                return deny([("nonce_required", None, "this policy requires a `nonce` on every call")])
+            seen = store.nonce((req.agent_id, req.nonce))
+            if seen is not None and req.time - seen <= self.policy.nonce_window:
+                return deny([("replay", None, "this nonce was already used")])
+        # 4-6. windows roll over as entries are read; deny rules; allow rules
+        denied, allowed_by = self._rules(plan, ctx)
+        if denied:
+            return deny(denied)
+        if not allowed_by:
+            return deny([("no_matching_rule", None, "no allow rule matches this call")])
+        # 7. limit gates
+        over: list[Reason] = []
+        for gate in plan.gates:
+            amount = gate.amount(ctx)
+            current = ctx.read_state(gate.name)
+            if amount < 0:
+                over.append(("limit_exceeded", gate.name, f"`{gate.name}`: a negative amount ({amount}) is refused"))
+            elif current + amount > gate.bound:
+                over.append(("limit_exceeded", gate.name,
+                             f"`{gate.name}`: {current} + {amount} would exceed {gate.bound}"))
+        if over:
+            return deny(over)
+        # 8. invariant guard
+        writes = self._effects(plan.effects, ctx, req.time)
+        broken = self._guard(store, writes, req.time, reads)
+        if broken:
+            return deny([("invariant_guard", name, f"the call would break invariant `{name}`")
+                         for name in broken])
+        # 9. allow: every effect at once
+        seq = store.next_seq()
+        effects = tuple(sorted((k[0], k[1], before, after) for k, (before, after) in writes.items()))
+        for (name, key), (_, after) in writes.items():
+            old = store.entry((name, key))
+            written = req.time if old is None or old.written is None else max(old.written, req.time)
+            changes.entries[(name, key)] = Entry(after, written)
+        decision = Decision(self, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, request_json,
+                            _touched(reads))
+        if req.nonce is not None and self.policy.nonce_window is not None:
+            changes.nonces[(req.agent_id, req.nonce)] = req.time
+        if idem_scope is not None:
+            changes.idempotency[idem_scope] = (_fingerprint(req), req.time, decision)
+        deadline = req.time + plan.lease if plan.lease is not None else None
+        changes.pending[seq] = Pending(req.tool, req.args, req.agent, req.time, deadline)
+        return decision, changes
+
+    def _rules(self, plan: _ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
+        denied: list[Reason] = [("denied_by_rule", r.name, r.because or f"denied by rule `{r.name}`")
+                  for r in plan.denies if r.when is None or r.when(ctx)]
+        if denied:
+            return denied, []
+        return [], [r.name for r in plan.allows if r.when is None or r.when(ctx)]
+
+    # ---- state -----------------------------------------------------------------
+
+    def _key_text(self, state: _State, ctx: Ctx) -> str:
+        if not state.key:
+            return ""
+        parts = [k(ctx) for k in state.key]
+        if len(parts) == 1:
+            return str(parts[0])
+        return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+
+    def _read(self, store: StateStore, name: str, key: str, now: int, changes: Changes | None = None) -> Any:
+        state = self._states[name]
+        entry = changes.entries.get((name, key)) if changes is not None else None
+        if entry is None:
+            entry = store.entry((name, key))
+        if entry is None:
+            return state.init
+        if state.window is not None and entry.written is not None and now // state.window > entry.written // state.window:
+            return state.init
+        return entry.value
+
+    def _ctx(self, store: StateStore, tool: str, args: dict[str, Any], agent: dict[str, Any], now: int,
+             reads: dict[EntryKey, Any], changes: Changes, outcome: str | None = None) -> Ctx:
+        ctx: Ctx
+
+        def read_state(name: str) -> Any:
+            key = self._key_text(self._states[name], ctx)
+            if (name, key) not in reads:
+                reads[(name, key)] = self._read(store, name, key, now, changes)
+            return reads[(name, key)]
+
+        ctx = Ctx(args, agent, now, tool, read_state, self._consts, outcome)
+        return ctx
+
+    def _effects(self, effects: tuple[_Effect, ...], ctx: Ctx, now: int) -> dict[EntryKey, tuple[Any, Any]]:
+        """(state, key) -> (before, after); every right-hand side reads the state before the call."""
+        deltas: dict[EntryKey, list[tuple[A.AssignOp, Any]]] = {}
+        for effect in effects:
+            if effect.when is not None and not effect.when(ctx):
+                continue
+            for assign in effect.assigns:
+                key = self._key_text(self._states[assign.target], ctx)
+                deltas.setdefault((assign.target, key), []).append((assign.op, assign.value(ctx)))
+        out: dict[EntryKey, tuple[Any, Any]] = {}
+        for (name, key), ops in deltas.items():
+            before = ctx.read_state(name)  # the same request computes the same key
+            after = before
+            for op, value in ops:
+                if op is A.AssignOp.SET:
+                    after = value
+                elif op is A.AssignOp.ADD:
+                    after = after + value
+                else:
+                    after = after - value
+            out[(name, key)] = (before, after)
+        return out
+
+    def _guard(self, store: StateStore, writes: dict[EntryKey, tuple[Any, Any]], now: int,
+               reads: dict[EntryKey, Any]) -> list[str]:
+        broken = []
+        written_names = {name for name, _ in writes}
+        for inv in self._invariants:
+            if not inv.reads & written_names:
+                continue
+            keys = sorted({key for name, key in writes if name in inv.reads})
+            for key in keys:
+                def value_at(name: str, after: bool, key: str = key) -> Any:
+                    if after and (name, key) in writes:
+                        return writes[(name, key)][1]
+                    if (name, key) in writes:
+                        return writes[(name, key)][0]
+                    return self._read(store, name, key, now)
+
+                before_ctx = Ctx({}, {}, now, "", functools.partial(value_at, after=False), self._consts)
+                after_ctx = Ctx({}, {}, now, "", functools.partial(value_at, after=True), self._consts)
+                if inv.expr(before_ctx) and not inv.expr(after_ctx):
+                    broken.append(inv.name)
+                    break
+        return broken
+
+    # ---- completions -------------------------------------------------------------
+
+    def _register_id(self, decision_id: str, seq: int) -> None:
+        self._ids[decision_id] = seq
+
+    def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
+        """Report that an allowed call finished; applies its `on complete` effects once."""
+        if outcome not in OUTCOMES:
+            raise CompletionError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        seq = self._ids.get(decision_id)
+        if seq is None:
+            raise CompletionError(f"unknown decision `{decision_id}`")
+        now = self.clock() if time is None else time
+
+        def step(store: StateStore) -> tuple[Any, Changes | None]:
+            changes = Changes()
+            self._expire_leases(store, now, changes)
+            pending = changes.pending.get(seq) or store.pending(seq)
+            if pending is None:
+                return CompletionError(f"decision `{decision_id}` was denied; only allowed calls complete"), None
+            if pending.completed is not None:
+                return CompletionError(f"decision `{decision_id}` was already completed ({pending.completed})"), \
+                    changes if changes.entries else None
+            effects = self._complete_one(store, seq, pending, outcome, now, changes)
+            return effects, changes
+
+        result = self.store.atomic(step)
+        if isinstance(result, CompletionError):
+            raise result
+        return result  # type: ignore[no-any-return]
+
+    def _complete_one(self, store: StateStore, seq: int, pending: Pending, outcome: str, now: int,
+                      changes: Changes) -> tuple[Effect, ...]:
+        plan = self._plans[pending.tool]
+        reads: dict[EntryKey, Any] = {}
+        # effects write the entries of the original call's window
+        ctx = self._ctx(store, pending.tool, pending.args, pending.agent, pending.time, reads, changes, outcome)
+        writes = self._effects(plan.on_complete, ctx, pending.time)
+        applied = []
+        for (name, key), (before, after) in sorted(writes.items()):
+            window = self._states[name].window
+            current = changes.entries.get((name, key)) or store.entry((name, key))
+            if window is not None:
+                if now // window != pending.time // window:
+                    continue  # the call's window has passed: dropped
+                if current is not None and current.written is not None and \
+                        current.written // window > pending.time // window:
+                    continue
+            written = pending.time if current is None or current.written is None else current.written
+            changes.entries[(name, key)] = Entry(after, written)
+            applied.append((name, key, before, after))
+        changes.pending[seq] = Pending(pending.tool, pending.args, pending.agent, pending.time, pending.deadline,
+                                       outcome)
+        return tuple(applied)
+
+    def _expire_leases(self, store: StateStore, now: int, changes: Changes) -> None:
+        """Calls whose lease has passed complete as `expired` at the first event at or after it."""
+        for seq in store.due_leases(now):
+            pending = store.pending(seq)
+            if pending is not None and pending.completed is None:
+                self._complete_one(store, seq, pending, "expired", now, changes)
+
+    # ---- state files -------------------------------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """The brief's state-file JSON for every entry the store holds."""
+        out: dict[str, Any] = {}
+        for (name, key), entry in sorted(self.store.entries().items()):
+            state = self._states.get(name)
+            if state is None:
+                continue
+            value: Any = entry.value if entry.written is None or state.window is None else \
+                {"value": entry.value, "written": entry.written}
+            if state.key:
+                out.setdefault(name, {})[key] = value
+            else:
+                out[name] = value
+        return out
+
+    def import_state(self, data: Any, first_time: int | None = None) -> None:
+        """Load a state file; raises StateFileError naming what does not fit the policy.
+        Plain values belong to the window of `first_time` (the first request's time)."""
+        if not isinstance(data, dict):
+            raise StateFileError("a state file is a JSON object of state names")
+        entries: dict[EntryKey, Entry] = {}
+        for name, raw in data.items():
+            state = self._states.get(name)
+            if state is None:
+                raise StateFileError(f"`{name}` is not a state of policy `{self.policy.name}`")
+            if state.key:
+                if not isinstance(raw, dict):
+                    raise StateFileError(f"`{name}` is keyed: give {{\"KEY\": VALUE}}")
+                for key, value in raw.items():
+                    entries[(name, self._normal_key(state, key))] = self._entry(state, value, first_time)
+            else:
+                entries[(name, "")] = self._entry(state, raw, first_time)
+        self.store.replace_entries(entries)
+
+    def _normal_key(self, state: _State, key: str) -> str:
+        if len(state.key) == 1:
+            return key
+        try:
+            parts = json.loads(key)
+        except ValueError:
+            parts = None
+        if not isinstance(parts, list) or len(parts) != len(state.key):
+            raise StateFileError(f"`{state.name}` has a {len(state.key)}-part key: write it as a JSON list, "
+                                 f"e.g. {json.dumps(['a'] * len(state.key))}")
+        return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+
+    def _entry(self, state: _State, raw: Any, first_time: int | None) -> Entry:
+        written = first_time
+        value = raw
+        if isinstance(raw, dict):
+            if set(raw) != {"value", "written"} or type(raw["written"]) is not int:
+                raise StateFileError(f"`{state.name}`: an entry is a value or {{\"value\": V, \"written\": T}}")
+            value, written = raw["value"], raw["written"]
+        if type(value) is not type(state.init):
+            raise StateFileError(f"`{state.name}` holds {type(state.init).__name__} values, not {value!r}")
+        return Entry(value, written)
+
+
+def _fingerprint(req: Request) -> bytes:
+    return canonical_json({"tool": req.tool, "args": req.args})
+
+
+def _touched(reads: dict[EntryKey, Any]) -> dict[str, Any]:
+    return {f"{name}[{key}]" if key else name: value for (name, key), value in sorted(reads.items())}
+
+
+def _state_reads(expr: A.Expr, states: dict[str, A.StateDecl]) -> set[str]:
+    found: set[str] = set()
+
+    def walk(e: Any) -> None:
+        if isinstance(e, A.Name) and e.name in states:
+            found.add(e.name)
+        for slot in getattr(e, "__slots__", ()):
+            child = getattr(e, slot, None)
+            if isinstance(child, tuple):
+                for c in child:
+                    walk(c)
+            elif hasattr(child, "__slots__") and not isinstance(child, A.Span):
+                walk(child)
+
+    walk(expr)
+    return found

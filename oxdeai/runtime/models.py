@@ -1,0 +1,172 @@
+"""Decisions, their canonical JSON, and hashes.
+
+Contract: `canonical_json` is RFC 8785 for the values the language has (ints
+within +-(2^53-1), strings, bools, null, lists, objects): keys sorted by UTF-16
+code units, no white space, UTF-8. Every hash is SHA-256 over it. A `Decision`
+is cheap to build on the hot path; its hashes, id and pydantic model are
+computed when first asked for, and are the same bytes in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from oxdeai.runtime.engine import Engine
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value, key=lambda s: s.encode("utf-16-be"))}
+    if isinstance(value, (list, tuple)):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(_sorted(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ReasonModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str
+    name: str | None
+    message: str
+
+
+class EffectModel(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    state: str
+    key: str | None
+    before: int | bool
+    after: int | bool
+
+
+class PolicyRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    version: str | None
+    sha256: str
+
+
+class DecisionModel(BaseModel):
+    """The wire form of a decision (the brief's shape)."""
+
+    model_config = ConfigDict(frozen=True)
+    decision: str
+    allowed: bool
+    decision_id: str
+    tool: str | None
+    reasons: list[ReasonModel]
+    allowed_by: list[str]
+    effects: list[EffectModel]
+    policy: PolicyRef
+    request_hash: str
+    state_hash: str
+    time: int
+    repeat: bool = False
+
+
+Reason = tuple[str, str | None, str]  # (code, name, message)
+Effect = tuple[str, str, Any, Any]  # (state, key text, before, after); key "" for unkeyed
+
+
+class Decision:
+    """One decision. `allowed`, `reasons`, `allowed_by`, `effects` are ready at once;
+    `decision_id`, hashes, `model()` and `to_json()` are computed on first use."""
+
+    __slots__ = ("allowed", "tool", "reasons", "allowed_by", "effects", "time", "repeat", "seq",
+                 "_engine", "_request", "_touched", "_id", "_json", "_hashes")
+
+    def __init__(self, engine: Engine, seq: int, allowed: bool, tool: str | None, reasons: tuple[Reason, ...],
+                 allowed_by: tuple[str, ...], effects: tuple[Effect, ...], time: int,
+                 request: dict[str, Any], touched: dict[str, Any], repeat: bool = False) -> None:
+        self._engine = engine
+        self.seq = seq
+        self.allowed = allowed
+        self.tool = tool
+        self.reasons = reasons
+        self.allowed_by = allowed_by
+        self.effects = effects
+        self.time = time
+        self.repeat = repeat
+        self._request = request
+        self._touched = touched
+        self._id: str | None = None
+        self._json: bytes | None = None
+        self._hashes: tuple[str, str] | None = None
+
+    @property
+    def decision(self) -> str:
+        return "ALLOW" if self.allowed else "DENY"
+
+    @property
+    def codes(self) -> list[str]:
+        return [r[0] for r in self.reasons]
+
+    def _hash_pair(self) -> tuple[str, str]:
+        if self._hashes is None:
+            request_hash = sha256_hex(canonical_json(self._request))
+            state_hash = sha256_hex(canonical_json({"decision": self.seq, "entries": self._touched}))
+            self._hashes = (request_hash, state_hash)
+        return self._hashes
+
+    @property
+    def request_hash(self) -> str:
+        return self._hash_pair()[0]
+
+    @property
+    def state_hash(self) -> str:
+        return self._hash_pair()[1]
+
+    @property
+    def decision_id(self) -> str:
+        if self._id is None:
+            request_hash, state_hash = self._hash_pair()
+            material = f"{self._engine.policy.sha256}:{request_hash}:{state_hash}".encode()
+            self._id = "d_" + sha256_hex(material)[:32]
+            self._engine._register_id(self._id, self.seq)
+        return self._id
+
+    def as_repeat(self) -> Decision:
+        twin = Decision(self._engine, self.seq, self.allowed, self.tool, self.reasons, self.allowed_by,
+                        (), self.time, self._request, self._touched, repeat=True)
+        twin._id, twin._hashes = self._id, self._hashes
+        return twin
+
+    def model(self) -> DecisionModel:
+        policy = self._engine.policy
+        return DecisionModel(
+            decision=self.decision,
+            allowed=self.allowed,
+            decision_id=self.decision_id,
+            tool=self.tool,
+            reasons=[ReasonModel(code=c, name=n, message=m) for c, n, m in self.reasons],
+            allowed_by=list(self.allowed_by),
+            effects=[EffectModel(state=s, key=k or None, before=b, after=a) for s, k, b, a in self.effects],
+            policy=PolicyRef(name=policy.name, version=policy.version, sha256=policy.sha256),
+            request_hash=self.request_hash,
+            state_hash=self.state_hash,
+            time=self.time,
+            repeat=self.repeat,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model().model_dump(mode="json")
+
+    def to_json(self) -> bytes:
+        """Canonical JSON bytes: identical inputs give identical bytes."""
+        if self._json is None:
+            self._json = canonical_json(self.to_dict())
+        return self._json
+
+    def __repr__(self) -> str:
+        return f"Decision({self.decision}, reasons={list(self.reasons)}, allowed_by={list(self.allowed_by)})"
