@@ -341,7 +341,8 @@ class _Checker:
             if ty is not None and ty.base is not Base.INT:
                 self.err("E301", f"a `sum` adds ints, not {ty}", decl.amount.span)
             self.keyed_reads_fit(tools, decl.span)
-        bound = self.expr(decl.bound, Scope(request=False, state=False, what="a limit bound"))
+        bound = self.expr(decl.bound, scope)
+        self.reads = set()
         if bound is not None:
             if bound.base is not Base.INT:
                 self.err("E301", f"a limit bound is an int, not {bound}", decl.bound.span)
@@ -403,14 +404,16 @@ class _Checker:
                 seen[type(decl)] = decl.span
 
     def warn_unreachable_tools(self) -> None:
-        allowed = {
-            tool for decl in self.policy.decls if isinstance(decl, A.RuleDecl) and decl.kind is A.RuleKind.ALLOW
-            for tool in self.env.tools if A.matches_any(decl.patterns, tool)
+        """W101: a tool no rule names (other than through `*`) is silently always denied."""
+        named = {
+            tool for decl in self.policy.decls if isinstance(decl, A.RuleDecl)
+            for tool in self.env.tools
+            if any(p.text != "*" and p.matches(tool) for p in decl.patterns)
         }
         for name, tool in self.env.tools.items():
-            if name not in allowed:
-                self.diags.append(warning("W101", f"no allow rule matches tool `{name}`: every call to it is denied",
-                                          tool.name_span, "add an allow rule, or remove the tool"))
+            if name not in named:
+                self.diags.append(warning("W101", f"no rule names tool `{name}`: every call to it is denied by default",
+                                          tool.name_span, "add an allow rule, or a deny rule that says why"))
 
     # ---- expressions ----------------------------------------------------------
 

@@ -191,7 +191,13 @@ def format_decl(decl: A.Decl | A.Header) -> str:
 
 
 def _limit(decl: A.LimitDecl) -> str:
-    head = f"limit {decl.name} on {_patterns(decl.patterns)}: "
+    head = f"limit {decl.name} on {_patterns(decl.patterns)}:"
+    body = _limit_body(decl)
+    return f"{head} {body}" if len(head) + 1 + len(body) <= WIDTH else f"{head}\n{INDENT}{body}"
+
+
+def _limit_body(decl: A.LimitDecl) -> str:
+    head = ""
     window = f" every {decl.window}" if decl.window else ""
     bound = f" <= {_expr(decl.bound, _ADD)}"
     match decl.kind:

@@ -131,8 +131,9 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, display: dict[str, str])
     expected = sorted({display.get(name, name) for name in getattr(exc, "expected", set())})
     hint = _expected_text(expected)
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        end_line = text.count("\n") + 1
-        end_col = len(text) - (text.rfind("\n") + 1) + 1
+        body = text.rstrip()
+        end_line = body.count("\n") + 1
+        end_col = len(body) - (body.rfind("\n") + 1) + 1
         return error("E104", "unexpected end of file", A.Span(end_line, end_col, end_line, end_col + 1),
                      f"expected {hint}" if hint else None)
     assert isinstance(exc, UnexpectedToken)
@@ -203,7 +204,9 @@ def quote(value: str) -> str:
     for i, ch in enumerate(value):
         if ch == "\\":
             nxt = value[i + 1] if i + 1 < len(value) else ""
-            out.append("\\\\" if nxt in ("", "\\", '"', "n", "t", "u") else "\\")
+            # a lone `\` is kept only where it cannot start an escape
+            plain = nxt != "" and nxt not in '\\"ntu' and ord(nxt) >= 0x20 and ord(nxt) != 0x7F
+            out.append("\\" if plain else "\\\\")
         elif ch == '"':
             out.append('\\"')
         elif ch == "\n":

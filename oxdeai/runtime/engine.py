@@ -159,7 +159,8 @@ class Engine:
             return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
 
     def _deny_invalid(self, store: StateStore, call: Any, reasons: list[Reason], now: int) -> Decision:
-        tool = call.get("tool") if isinstance(call, dict) and isinstance(call.get("tool"), str) else None
+        tool = call.get("tool") if isinstance(call, dict) else None
+        tool = tool if isinstance(tool, str) and tool in self.policy.tools else None
         shown = {"tool": tool, "invalid": [list(r) for r in reasons]}
         return Decision(self, store.next_seq(), False, tool, tuple(reasons), (), (), now, shown, {})
 

@@ -154,8 +154,13 @@ def _bad_string(value: str) -> bool:
     return len(value) > MAX_STRING or _has_surrogate(value)
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """User text made safe to echo in a reason: cut short, lone surrogates escaped."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _invalid(name: str | None, message: str) -> Reason:
-    return ("invalid_request", name, message)
+    return ("invalid_request", None if name is None else shown(name), shown(message, 300))
 
 
 def _reasons_from(exc: ValidationError, prefix: str) -> list[Reason]:
@@ -173,5 +178,5 @@ def _reasons_from(exc: ValidationError, prefix: str) -> list[Reason]:
             message = f"unknown field `{name}`"
         else:
             message = f"`{name}`: {err.get('msg', 'invalid value')}"
-        reasons.append(("invalid_request", name, message))
+        reasons.append(_invalid(name, message))
     return reasons
