@@ -19,8 +19,8 @@ from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr
-from oxdeai.runtime.models import Decision, Effect, Reason, canonical_json
+from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr, compile_rules
+from oxdeai.runtime.models import Decision, Effect, Reason
 from oxdeai.runtime.schema import Request, RequestSchema
 from oxdeai.runtime.store import Changes, Entry, EntryKey, MemoryStore, Pending, StateStore
 
@@ -69,11 +69,13 @@ class _ToolPlan:
 
     denies: tuple[_Rule, ...]
     allows: tuple[_Rule, ...]
+    rules: Callable[[Ctx], tuple[list[int], list[int]]]
     gates: tuple[_Gate, ...]
     effects: tuple[_Effect, ...]
     on_complete: tuple[_Effect, ...]
     idempotent_window: int | None
     lease: int | None
+    invariants: tuple[_Invariant, ...]  # those reading a state this tool's effects may write
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class Engine:
         )
         self._plans = {tool: self._plan(tool) for tool in policy.tools}
         self._ids: dict[str, int] = {}
+        self._has_leases = any(g.lease is not None for g in policy.gates)
 
     # ---- load time ------------------------------------------------------------
 
@@ -125,6 +128,9 @@ class Engine:
             return tuple(_Rule(r.name, compiled(r.when), r.because) for r in p.rules
                          if r.kind is kind and A.matches_any(r.patterns, tool))
 
+        def conditions(kind: A.RuleKind) -> list[A.Expr | None]:
+            return [r.when for r in p.rules if r.kind is kind and A.matches_any(r.patterns, tool)]
+
         def effects(on_complete: bool) -> tuple[_Effect, ...]:
             return tuple(
                 _Effect(compiled(e.when), tuple(_Assign(a.target, a.op, compile_expr(a.value, consts))
@@ -135,9 +141,24 @@ class Engine:
                             g.lease.seconds if g.lease else None)
                       for g in p.gates if A.matches_any(g.patterns, tool))
         windows = [d.window.seconds for d in p.idempotent if A.matches_any(d.patterns, tool)]
+        targets = {a.target for e in p.effects if not e.on_complete and A.matches_any(e.patterns, tool)
+                   for a in e.assigns}
+        # a limit's generated invariant needs no guard where only the limit's own effect writes
+        # its state for this tool: the gate already checked `L + amount <= bound` with amount >= 0
+        writers: dict[str, int] = {}
+        for e in p.effects:
+            if not e.on_complete and A.matches_any(e.patterns, tool):
+                for a in e.assigns:
+                    writers[a.target] = writers.get(a.target, 0) + 1
+        gated = {g.name for g in p.gates if A.matches_any(g.patterns, tool) and writers.get(g.name) == 1}
+        generated = {i.name for i in p.invariants if i.limit is not None}
+        invariants = tuple(i for i in self._invariants if i.reads & targets
+                           and not (i.name in generated and i.name in gated))
         leases = [g.lease for g in gates if g.lease is not None]
-        return _ToolPlan(rules(A.RuleKind.DENY), rules(A.RuleKind.ALLOW), gates, effects(False), effects(True),
-                         max(windows) if windows else None, min(leases) if leases else None)
+        return _ToolPlan(rules(A.RuleKind.DENY), rules(A.RuleKind.ALLOW),
+                         compile_rules(conditions(A.RuleKind.DENY), conditions(A.RuleKind.ALLOW), consts),
+                         gates, effects(False), effects(True),
+                         max(windows) if windows else None, min(leases) if leases else None, invariants)
 
     # ---- deciding --------------------------------------------------------------
 
@@ -153,7 +174,7 @@ class Engine:
                 reason: Reason = ("invalid_request", "time",
                           f"host time {request.time} is more than {self.max_skew}s from the engine clock")
                 return self.store.atomic(lambda store: (self._deny_invalid(store, call, [reason], request.time), None))
-            return self.store.atomic(lambda store: self._decide(store, request))
+            return self.store.atomic(self._decide, request)
         except Exception as exc:  # fail closed: never raise to the caller, never allow
             reason = ("internal_error", None, f"the engine failed to decide: {type(exc).__name__}")
             return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
@@ -166,16 +187,15 @@ class Engine:
 
     def _decide(self, store: StateStore, req: Request) -> tuple[Decision, Changes | None]:
         changes = Changes()
-        self._expire_leases(store, req.time, changes)
+        if self._has_leases:
+            self._expire_leases(store, req.time, changes)
         plan = self._plans[req.tool]
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, req.tool, req.args, req.agent, req.time, reads, changes)
-        request_json = req.as_json()
 
         def deny(reasons: list[Reason]) -> tuple[Decision, Changes | None]:
             seq = store.next_seq()
-            return (Decision(self, seq, False, req.tool, tuple(reasons), (), (), req.time, request_json,
-                             _touched(reads)), changes if changes.entries or changes.pending else None)
+            return (Decision(self, seq, False, req.tool, tuple(reasons), (), (), req.time, req, reads), changes if changes.entries or changes.pending else None)
 
         # 2. idempotency
         idem_scope = None
@@ -222,8 +242,8 @@ class Engine:
         if over:
             return deny(over)
         # 8. invariant guard
-        writes = self._effects(plan.effects, ctx, req.time)
-        broken = self._guard(store, writes, req.time, reads)
+        writes = self._effects(plan.effects, ctx, req.time) if plan.effects else {}
+        broken = self._guard(store, plan.invariants, writes, req.time) if writes else []
         if broken:
             return deny([("invariant_guard", name, f"the call would break invariant `{name}`")
                          for name in broken])
@@ -234,8 +254,7 @@ class Engine:
             old = store.entry((name, key))
             written = req.time if old is None or old.written is None else max(old.written, req.time)
             changes.entries[(name, key)] = Entry(after, written)
-        decision = Decision(self, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, request_json,
-                            _touched(reads))
+        decision = Decision(self, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, req, reads)
         if req.nonce is not None and self.policy.nonce_window is not None:
             changes.nonces[(req.agent_id, req.nonce)] = req.time
         if idem_scope is not None:
@@ -245,11 +264,11 @@ class Engine:
         return decision, changes
 
     def _rules(self, plan: _ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
-        denied: list[Reason] = [("denied_by_rule", r.name, r.because or f"denied by rule `{r.name}`")
-                  for r in plan.denies if r.when is None or r.when(ctx)]
-        if denied:
-            return denied, []
-        return [], [r.name for r in plan.allows if r.when is None or r.when(ctx)]
+        """Stages 5 and 6: every matching deny rule, else every matching allow rule."""
+        denies, allows = plan.rules(ctx)
+        if denies:
+            return [_deny_reason(plan.denies[i]) for i in denies], []
+        return [], [plan.allows[i].name for i in allows]
 
     # ---- state -----------------------------------------------------------------
 
@@ -274,6 +293,8 @@ class Engine:
 
     def _ctx(self, store: StateStore, tool: str, args: dict[str, Any], agent: dict[str, Any], now: int,
              reads: dict[EntryKey, Any], changes: Changes, outcome: str | None = None) -> Ctx:
+        if not self._states:
+            return Ctx(args, agent, now, tool, _no_state, self._consts, outcome)
         ctx: Ctx
 
         def read_state(name: str) -> Any:
@@ -308,11 +329,12 @@ class Engine:
             out[(name, key)] = (before, after)
         return out
 
-    def _guard(self, store: StateStore, writes: dict[EntryKey, tuple[Any, Any]], now: int,
-               reads: dict[EntryKey, Any]) -> list[str]:
+    def _guard(self, store: StateStore, invariants: tuple[_Invariant, ...],
+               writes: dict[EntryKey, tuple[Any, Any]], now: int) -> list[str]:
+        """Stage 8: the invariants this call's writes would turn from true to false."""
         broken = []
         written_names = {name for name, _ in writes}
-        for inv in self._invariants:
+        for inv in invariants:
             if not inv.reads & written_names:
                 continue
             keys = sorted({key for name, key in writes if name in inv.reads})
@@ -453,12 +475,18 @@ class Engine:
         return Entry(value, written)
 
 
-def _fingerprint(req: Request) -> bytes:
-    return canonical_json({"tool": req.tool, "args": req.args})
+def _no_state(name: str) -> Any:
+    raise AssertionError(f"the checker lets no expression read state `{name}` in a policy without state")
 
 
-def _touched(reads: dict[EntryKey, Any]) -> dict[str, Any]:
-    return {f"{name}[{key}]" if key else name: value for (name, key), value in sorted(reads.items())}
+def _deny_reason(rule: _Rule) -> Reason:
+    return ("denied_by_rule", rule.name, rule.because or f"denied by rule `{rule.name}`")
+
+
+def _fingerprint(req: Request) -> tuple[Any, ...]:
+    """The call's identity for idempotency: tool and args after defaults. Each parameter
+    has one type, so comparing values compares calls exactly."""
+    return (req.tool, *sorted(req.args.items()))
 
 
 def _state_reads(expr: A.Expr, states: dict[str, A.StateDecl]) -> set[str]:

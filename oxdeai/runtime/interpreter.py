@@ -98,96 +98,118 @@ def eval_name(name: str, ctx: Ctx) -> Value:
 
 Compiled = Callable[[Ctx], Value]
 
+_PRELUDE = "A = ctx.args; G = ctx.agent; T = ctx.time; TOOL = ctx.tool; S = ctx.read_state; O = ctx.outcome"
+
+
+class _Emitter:
+    """Python source for expressions: every case mirrors `eval_expr`.
+
+    Generated code reads `A` (args), `G` (agent), `T` (time), `TOOL`, `S` (state
+    reader), `O` (outcome); constants, sets and regexes are bound by name in the
+    namespace, never spliced as text (except ints and bools).
+    """
+
+    def __init__(self, consts: dict[str, Any]) -> None:
+        self.consts = consts
+        self.namespace: dict[str, Any] = {"_apply_func": apply_func, "_Func": A.Func}
+        self.hoisted: dict[str, str] = {}  # local name -> the expression loading it once per call
+
+    def bind(self, value: Any) -> str:
+        name = f"_k{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def emit(self, e: A.Expr) -> str:
+        match e:
+            case A.IntLit(value):
+                return f"({value})"
+            case A.BoolLit(value):
+                return "True" if value else "False"
+            case A.StrLit(value):
+                return self.bind(value)
+            case A.SetLit(items):
+                if all(isinstance(i, (A.IntLit, A.StrLit)) for i in items):
+                    return self.bind(frozenset(i.value for i in items))  # type: ignore[union-attr]
+                return "frozenset((" + "".join(self.emit(i) + ", " for i in items) + "))"
+            case A.Name("time"):
+                return "T"
+            case A.Name("outcome"):
+                return "O"
+            case A.Name(name) if name in self.consts:
+                return self.bind(self.consts[name])
+            case A.Name(name):
+                return f"S({name!r})"
+            case A.Arg(name):
+                self.hoisted[f"a_{name}"] = f"A[{name!r}]"
+                return f"a_{name}"
+            case A.AgentField(name):
+                self.hoisted[f"g_{name}"] = f"G[{name!r}]"
+                return f"g_{name}"
+            case A.ToolRef():
+                return "TOOL"
+            case A.Neg(operand):
+                return f"(-{self.emit(operand)})"
+            case A.Not(operand):
+                return f"(not {self.emit(operand)})"
+            case A.Binary(op, left, right):
+                return self.emit_binary(op, self.emit(left), self.emit(right))
+            case A.In(item, A.RangeSet(lo, hi), negated):
+                inside = f"({self.emit(lo)} <= {self.emit(item)} <= {self.emit(hi)})"
+                return f"(not {inside})" if negated else inside
+            case A.In(item, container, negated):
+                return f"({self.emit(item)} {'not in' if negated else 'in'} {self.emit(container)})"
+            case A.Matches(subject, pattern):
+                return f"({self.bind(compile_regex(pattern))}.fullmatch({self.emit(subject)}) is not None)"
+            case A.If(cond, then, orelse):
+                return f"({self.emit(then)} if {self.emit(cond)} else {self.emit(orelse)})"
+            case A.Call(func, args):
+                parts = [self.emit(a) for a in args]
+                fn = A.Func(func)
+                if fn is A.Func.LEN:
+                    return f"len({parts[0]})"
+                if fn in (A.Func.MIN, A.Func.MAX, A.Func.ABS):
+                    return f"{fn.value}({', '.join(parts)})"
+                if fn is A.Func.HOUR:  # oxdeai.dsl.ops.hour, inline
+                    return f"(({parts[0]} // 3600) % 24)"
+                return f"((({parts[0]} // 86400) + 3) % 7)"  # oxdeai.dsl.ops.weekday, inline
+        raise AssertionError(f"unhandled expression {e!r}")
+
+    def emit_binary(self, op: A.BinOp, a: str, b: str) -> str:
+        match op:
+            case A.BinOp.STARTSWITH:
+                return f"{a}.startswith({b})"
+            case A.BinOp.ENDSWITH:
+                return f"{a}.endswith({b})"
+            case A.BinOp.CONTAINS:
+                return f"({b} in {a})"
+            case A.BinOp.DIV:
+                return f"({a} // {b})"
+        # the remaining operators mean in Python exactly what they mean in the language
+        return f"({a} {op.value} {b})"
+
+    def function(self, name: str, body: list[str]) -> Callable[..., Any]:
+        loads = "".join(f"    {local} = {load}\n" for local, load in sorted(self.hoisted.items()))
+        source = f"def {name}(ctx):\n    {_PRELUDE}\n{loads}" + "".join(f"    {line}\n" for line in body)
+        exec(compile(source, f"<oxdeai:{name}>", "exec"), self.namespace)  # noqa: S102 - our own generated code
+        return self.namespace[name]  # type: ignore[no-any-return]
+
 
 def compile_expr(e: A.Expr, consts: dict[str, Any]) -> Compiled:
-    """A closure computing `eval_expr(e, ctx)`; consts are bound at compile time."""
-    match e:
-        case A.IntLit(value) | A.StrLit(value) | A.BoolLit(value):
-            return lambda ctx: value
-        case A.SetLit(items):
-            if all(isinstance(i, (A.IntLit, A.StrLit)) for i in items):
-                frozen = frozenset(i.value for i in items)  # type: ignore[union-attr]
-                return lambda ctx: frozen
-            parts = [compile_expr(i, consts) for i in items]
-            return lambda ctx: frozenset(p(ctx) for p in parts)
-        case A.Name(name):
-            if name == "time":
-                return lambda ctx: ctx.time
-            if name == "outcome":
-                return lambda ctx: ctx.outcome
-            if name in consts:
-                const = consts[name]
-                return lambda ctx: const
-            return lambda ctx: ctx.read_state(name)
-        case A.Arg(name):
-            return lambda ctx: ctx.args[name]
-        case A.AgentField(name):
-            return lambda ctx: ctx.agent[name]
-        case A.ToolRef():
-            return lambda ctx: ctx.tool
-        case A.Neg(operand):
-            f = compile_expr(operand, consts)
-            return lambda ctx: -f(ctx)
-        case A.Not(operand):
-            f = compile_expr(operand, consts)
-            return lambda ctx: not f(ctx)
-        case A.Binary(op, left, right):
-            return _compile_binary(op, compile_expr(left, consts), compile_expr(right, consts))
-        case A.In(item, A.RangeSet(lo, hi), negated):
-            fi, flo, fhi = compile_expr(item, consts), compile_expr(lo, consts), compile_expr(hi, consts)
-            if negated:
-                return lambda ctx: not (flo(ctx) <= fi(ctx) <= fhi(ctx))
-            return lambda ctx: flo(ctx) <= fi(ctx) <= fhi(ctx)
-        case A.In(item, container, negated):
-            fi, fc = compile_expr(item, consts), compile_expr(container, consts)
-            if negated:
-                return lambda ctx: fi(ctx) not in fc(ctx)
-            return lambda ctx: fi(ctx) in fc(ctx)
-        case A.Matches(subject, pattern):
-            fs, regex = compile_expr(subject, consts), compile_regex(pattern)
-            return lambda ctx: regex.fullmatch(fs(ctx)) is not None
-        case A.If(cond, then, orelse):
-            fc, ft, fe = compile_expr(cond, consts), compile_expr(then, consts), compile_expr(orelse, consts)
-            return lambda ctx: ft(ctx) if fc(ctx) else fe(ctx)
-        case A.Call(func, args):
-            fn = A.Func(func)
-            parts = [compile_expr(a, consts) for a in args]
-            return lambda ctx: apply_func(fn, [p(ctx) for p in parts])
-    raise AssertionError(f"unhandled expression {e!r}")
+    """A function computing `eval_expr(e, ctx)`, generated as Python source once."""
+    emitter = _Emitter(consts)
+    return emitter.function("expr", [f"return {emitter.emit(e)}"])
 
 
-def _compile_binary(op: A.BinOp, fa: Compiled, fb: Compiled) -> Compiled:
-    match op:
-        case A.BinOp.AND:
-            return lambda ctx: fa(ctx) and fb(ctx)
-        case A.BinOp.OR:
-            return lambda ctx: fa(ctx) or fb(ctx)
-        case A.BinOp.ADD:
-            return lambda ctx: fa(ctx) + fb(ctx)
-        case A.BinOp.SUB:
-            return lambda ctx: fa(ctx) - fb(ctx)
-        case A.BinOp.MUL:
-            return lambda ctx: fa(ctx) * fb(ctx)
-        case A.BinOp.DIV:
-            return lambda ctx: fa(ctx) // fb(ctx)
-        case A.BinOp.MOD:
-            return lambda ctx: fa(ctx) % fb(ctx)
-        case A.BinOp.EQ:
-            return lambda ctx: fa(ctx) == fb(ctx)
-        case A.BinOp.NE:
-            return lambda ctx: fa(ctx) != fb(ctx)
-        case A.BinOp.LT:
-            return lambda ctx: fa(ctx) < fb(ctx)
-        case A.BinOp.LE:
-            return lambda ctx: fa(ctx) <= fb(ctx)
-        case A.BinOp.GT:
-            return lambda ctx: fa(ctx) > fb(ctx)
-        case A.BinOp.GE:
-            return lambda ctx: fa(ctx) >= fb(ctx)
-        case A.BinOp.STARTSWITH:
-            return lambda ctx: fa(ctx).startswith(fb(ctx))
-        case A.BinOp.ENDSWITH:
-            return lambda ctx: fa(ctx).endswith(fb(ctx))
-        case A.BinOp.CONTAINS:
-            return lambda ctx: fb(ctx) in fa(ctx)
-    raise AssertionError(op)
+def compile_rules(denies: list[A.Expr | None], allows: list[A.Expr | None],
+                  consts: dict[str, Any]) -> Callable[[Ctx], tuple[list[int], list[int]]]:
+    """One function for a tool's rules: (indices of matching denies, of matching allows).
+    Allow rules are not evaluated when a deny matches (stage 5 ends the decision)."""
+    emitter = _Emitter(consts)
+    body = ["d = []"]
+    for index, cond in enumerate(denies):
+        body.append(f"if {emitter.emit(cond)}: d.append({index})" if cond is not None else f"d.append({index})")
+    body += ["if d:", "    return d, []", "a = []"]
+    for index, cond in enumerate(allows):
+        body.append(f"if {emitter.emit(cond)}: a.append({index})" if cond is not None else f"a.append({index})")
+    body.append("return d, a")
+    return emitter.function("rules", body)  # type: ignore[return-value]

@@ -88,7 +88,7 @@ class Decision:
 
     def __init__(self, engine: Engine, seq: int, allowed: bool, tool: str | None, reasons: tuple[Reason, ...],
                  allowed_by: tuple[str, ...], effects: tuple[Effect, ...], time: int,
-                 request: dict[str, Any], touched: dict[str, Any], repeat: bool = False) -> None:
+                 request: Any, touched: dict[Any, Any], repeat: bool = False) -> None:
         self._engine = engine
         self.seq = seq
         self.allowed = allowed
@@ -114,8 +114,10 @@ class Decision:
 
     def _hash_pair(self) -> tuple[str, str]:
         if self._hashes is None:
-            request_hash = sha256_hex(canonical_json(self._request))
-            state_hash = sha256_hex(canonical_json({"decision": self.seq, "entries": self._touched}))
+            request = self._request.as_json() if hasattr(self._request, "as_json") else self._request
+            touched = {f"{name}[{key}]" if key else name: value for (name, key), value in sorted(self._touched.items())}
+            request_hash = sha256_hex(canonical_json(request))
+            state_hash = sha256_hex(canonical_json({"decision": self.seq, "entries": touched}))
             self._hashes = (request_hash, state_hash)
         return self._hashes
 

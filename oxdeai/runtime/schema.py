@@ -66,7 +66,7 @@ def _model(name: str, fields: tuple[A.Field, ...], extra: Literal["forbid", "ign
     return create_model(name, __config__=config, **spec)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     tool: str
     args: dict[str, Any]
@@ -81,8 +81,50 @@ class Request:
                 "nonce": self.nonce, "idempotency_key": self.idempotency_key}
 
 
+_MISSING = object()
+
+
+def _fast_checker(fields: tuple[A.Field, ...], forbid_extra: bool) -> Any:
+    """Generated code accepting exactly what the pydantic model accepts (tests hold the two
+    together); returns the normalised dict, or None to send the input down the slow path
+    that explains what is wrong."""
+    namespace: dict[str, Any] = {"_MISSING": _MISSING, "_bad": _bad_string}
+    lines = ["def check(raw):", "    if type(raw) is not dict: return None", "    n = 0", "    out = {}"]
+    for index, f in enumerate(fields):
+        lines.append(f"    v = raw.get({f.name!r}, _MISSING)")
+        lines.append("    if v is _MISSING:")
+        if f.default is None:
+            lines.append("        return None")
+        else:
+            namespace[f"_d{index}"] = f.default.value
+            lines.append(f"        out[{f.name!r}] = _d{index}")
+        lines.append("    else:")
+        lines.append("        n += 1")
+        match f.type:
+            case A.IntType(lo, hi):
+                low = -MAX_SAFE_INT if lo is None else max(lo, -MAX_SAFE_INT)
+                high = MAX_SAFE_INT if hi is None else min(hi, MAX_SAFE_INT)
+                cond = f"type(v) is int and {low} <= v <= {high}"
+            case A.BoolType():
+                cond = "type(v) is bool"
+            case A.StringType():
+                cond = "type(v) is str and not _bad(v)"
+            case A.EnumType(values):
+                namespace[f"_e{index}"] = frozenset(values)
+                cond = f"type(v) is str and v in _e{index}"
+        lines.append(f"        if not ({cond}): return None")
+        lines.append(f"        out[{f.name!r}] = v")
+    if forbid_extra:
+        lines.append("    if n != len(raw): return None")
+    lines.append("    return out")
+    exec(compile("\n".join(lines) + "\n", "<oxdeai:schema>", "exec"), namespace)  # noqa: S102 - generated here
+    return namespace["check"]
+
+
 class RequestSchema:
     def __init__(self, tools: dict[str, A.ToolDecl], agent: tuple[A.Field, ...]) -> None:
+        self.fast_args = {name: _fast_checker(tool.params, True) for name, tool in tools.items()}
+        self.fast_agent = _fast_checker(agent, False)
         self.tool_validators = {
             name: (_model(f"Args_{name.replace('.', '_')}", tool.params, "forbid").__pydantic_validator__,
                    tuple(p.name for p in tool.params))
@@ -93,6 +135,35 @@ class RequestSchema:
         self.known_tools = sorted(tools)
 
     def validate(self, call: Any, context: Any, clock_time: int) -> Request | list[Reason]:
+        fast = self.validate_fast(call, context, clock_time)
+        return fast if fast is not None else self.validate_slow(call, context, clock_time)
+
+    def validate_fast(self, call: Any, context: Any, clock_time: int) -> Request | None:
+        """The common case, a valid request, without building pydantic models; None otherwise."""
+        if type(call) is not dict or type(context) is not dict or not call.keys() <= CALL_KEYS:
+            return None
+        tool = call.get("tool")
+        check = self.fast_args.get(tool) if type(tool) is str else None
+        if check is None:
+            return None
+        args = check(call.get("args", _MISSING))
+        raw_agent = context.get("agent", {})
+        agent = self.fast_agent(raw_agent)
+        time = context.get("time", clock_time)
+        if args is None or agent is None or type(time) is not int or not 0 <= time <= MAX_SAFE_INT:
+            return None
+        nonce = call.get("nonce")
+        key = call.get("idempotency_key")
+        for value in (nonce, key):
+            if value is not None and (type(value) is not str or _bad_string(value)):
+                return None
+        agent_id = agent.get("id") if "id" in agent else raw_agent.get("id")
+        if type(agent_id) is not str:
+            agent_id = "" if agent_id is None else str(agent_id)
+        return Request(str(tool), args, agent, agent_id, time, nonce, key)
+
+    def validate_slow(self, call: Any, context: Any, clock_time: int) -> Request | list[Reason]:
+        """Validation with the pydantic models: names every offending field."""
         if not isinstance(call, dict):
             return [_invalid(None, "the call must be a JSON object with `tool` and `args`")]
         if context is None:
@@ -151,7 +222,7 @@ class RequestSchema:
 
 
 def _bad_string(value: str) -> bool:
-    return len(value) > MAX_STRING or _has_surrogate(value)
+    return len(value) > MAX_STRING or (not value.isascii() and _has_surrogate(value))
 
 
 def shown(text: str, limit: int = 80) -> str:

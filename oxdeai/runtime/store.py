@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -39,16 +39,21 @@ class Pending:
     completed: str | None = None  # the outcome once completed
 
 
-@dataclass
 class Changes:
-    entries: dict[EntryKey, Entry] = field(default_factory=dict)
-    nonces: dict[tuple[str, str], int] = field(default_factory=dict)
-    idempotency: dict[tuple[str, str], Any] = field(default_factory=dict)
-    pending: dict[int, Pending] = field(default_factory=dict)
+    """The writes of one atomic step."""
+
+    __slots__ = ("entries", "nonces", "idempotency", "pending")
+
+    def __init__(self) -> None:
+        self.entries: dict[EntryKey, Entry] = {}
+        self.nonces: dict[tuple[str, str], int] = {}
+        self.idempotency: dict[tuple[str, str], Any] = {}
+        self.pending: dict[int, Pending] = {}
 
 
 class StateStore(Protocol):
-    def atomic(self, step: Callable[[StateStore], tuple[T, Changes | None]]) -> T: ...
+    def atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
+        """Run `step(self, *args)` and apply the Changes it returns, as one atomic step."""
     def next_seq(self) -> int: ...
     def entry(self, key: EntryKey) -> Entry | None: ...
     def nonce(self, scope: tuple[str, str]) -> int | None: ...
@@ -63,7 +68,7 @@ class MemoryStore:
     """All state in this process, guarded by one lock."""
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._entries: dict[EntryKey, Entry] = {}
         self._nonces: dict[tuple[str, str], int] = {}
         self._idempotency: dict[tuple[str, str], Any] = {}
@@ -71,9 +76,9 @@ class MemoryStore:
         self._leases: list[tuple[int, int]] = []  # heap of (deadline, seq)
         self._seq = 0
 
-    def atomic(self, step: Callable[[StateStore], tuple[T, Changes | None]]) -> T:
+    def atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
         with self._lock:
-            result, changes = step(self)
+            result, changes = step(self, *args)
             if changes is not None:
                 self._apply(changes)
             return result
