@@ -388,3 +388,16 @@ def test_arbitrary_input_never_raises_and_denies_change_nothing(call: Any, junk:
             assert "internal_error" not in codes(d)
         json.loads(d.to_json())
         before = engine.export_state()
+
+
+@settings(max_examples=300, deadline=None)
+@given(calls, st.sampled_from([{"agent": AGENT, "time": T0}, {"agent": {"id": "a", "role": "admin", "level": 3}},
+                               {"agent": {"id": "a", "role": "admin", "level": 4}}, {"agent": {"role": "buyer"}}]))
+def test_fast_schema_path_agrees_with_pydantic(call: Any, context: Any) -> None:
+    schema = make().schema
+    fast = schema.validate_fast(call, context, T0)
+    slow = schema.validate_slow(call, context, T0)
+    if fast is not None:
+        assert not isinstance(slow, list) and fast == slow
+    elif not isinstance(slow, list):  # the fast path may decline, but only for inputs it does not handle
+        assert not isinstance(call.get("args"), dict) or "args" not in call

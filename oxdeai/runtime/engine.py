@@ -164,7 +164,8 @@ class Engine:
 
     def decide(self, call: Any, context: Any = None) -> Decision:
         """Decide one call. `call` comes from the agent; `context` (agent, time) from the host."""
-        now = self.clock()
+        host_time = context.get("time") if type(context) is dict else None
+        now = host_time if type(host_time) is int and self.max_skew is None else self.clock()
         try:
             validated = self.schema.validate(call, context, now)
             if isinstance(validated, list):
@@ -249,7 +250,7 @@ class Engine:
                          for name in broken])
         # 9. allow: every effect at once
         seq = store.next_seq()
-        effects = tuple(sorted((k[0], k[1], before, after) for k, (before, after) in writes.items()))
+        effects = tuple(sorted((k[0], k[1], before, after) for k, (before, after) in writes.items())) if writes else ()
         for (name, key), (_, after) in writes.items():
             old = store.entry((name, key))
             written = req.time if old is None or old.written is None else max(old.written, req.time)
