@@ -5,7 +5,9 @@ or DENY from (request, state, policy). Policies are `.oxp` files.
 """
 
 from oxdeai.dsl.policy import CheckedPolicy, PolicyError, load_policy
+from oxdeai.runtime.engine import CompletionError, Engine
+from oxdeai.runtime.models import Decision
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckedPolicy", "PolicyError", "load_policy", "__version__"]
+__all__ = ["CheckedPolicy", "CompletionError", "Decision", "Engine", "PolicyError", "load_policy", "__version__"]
