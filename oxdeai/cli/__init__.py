@@ -6,8 +6,10 @@ import click
 
 from oxdeai import __version__
 from oxdeai.cli.check import check
+from oxdeai.cli.diff import diff
 from oxdeai.cli.eval import eval_command
 from oxdeai.cli.fmt import fmt
+from oxdeai.cli.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,3 +21,5 @@ def main() -> None:
 main.add_command(check)
 main.add_command(fmt)
 main.add_command(eval_command)
+main.add_command(verify)
+main.add_command(diff)

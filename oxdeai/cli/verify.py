@@ -1,0 +1,70 @@
+"""`oxdeai verify FILE... [--format text|json|sarif] [--timeout S]`.
+
+Exit 0 when every property is proved, 1 when a policy has errors or a property is
+violated, 3 when some are unknown and none violated, 70 when a counterexample did
+not replay (an internal error: both sides are printed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from oxdeai.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_UNKNOWN, load_for_command
+from oxdeai.cli.sarif import to_sarif
+from oxdeai.verifier.counterexample import ReplayError, eval_command
+from oxdeai.verifier.properties import Result, verify_policy
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds per solver query; a query that runs out is `unknown`.")
+def verify(files: tuple[str, ...], fmt: str, timeout: float) -> None:
+    """Prove every invariant, assertion and check, or show a counterexample."""
+    policies = [load_for_command(path) for path in files]
+    done: list[tuple[str, str, list[Result]]] = []
+    for path, policy in zip(files, policies, strict=True):
+        try:
+            results = verify_policy(policy, timeout)
+        except ReplayError as exc:
+            click.echo(f"oxdeai: internal error: a counterexample did not replay ({exc.what})", err=True)
+            click.echo(f"  the solver's counterexample: {json.dumps(exc.counterexample, ensure_ascii=False)}", err=True)
+            click.echo(f"  the engine's decision: {exc.engine_saw}", err=True)
+            sys.exit(EXIT_INTERNAL)
+        except Exception as exc:  # a bug: say so plainly, never a traceback
+            click.echo(f"oxdeai: internal error while verifying {path}: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(EXIT_INTERNAL)
+        done.append((path, policy.name, results))
+    if fmt == "json":
+        out = {"files": [{"path": p, "results": [r.to_json() for r in rs]} for p, _, rs in done]}
+        click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    elif fmt == "sarif":
+        click.echo(json.dumps(to_sarif(done), indent=2, ensure_ascii=False))
+    else:
+        for path, _, results in done:
+            _print_text(path, results)
+    statuses = {r.status for _, _, rs in done for r in rs}
+    sys.exit(EXIT_PROBLEM if "violated" in statuses else EXIT_UNKNOWN if "unknown" in statuses else EXIT_OK)
+
+
+def _print_text(path: str, results: list[Result]) -> None:
+    for r in results:
+        what = f"{r.kind} {r.property}" + (f" ({r.detail})" if r.detail else "")
+        line = f"{path}:{r.span.line}:{r.span.column}: {r.status:<8} {what}"
+        if r.reason:
+            line += f": {r.reason}"
+        click.echo(line)
+        cx: dict[str, Any] | None = r.counterexample
+        if cx and "request" in cx:
+            click.echo(f"    request:   {json.dumps(cx['request'], ensure_ascii=False)}")
+            click.echo(f"    state:     {json.dumps(cx.get('state', {}), ensure_ascii=False)}")
+            if cx.get("outcome"):
+                click.echo(f"    outcome:   {cx['outcome']}")
+            click.echo(f"    reproduce: {eval_command(path, cx)}")
+    counts = {s: sum(r.status == s for r in results) for s in ("proved", "violated", "unknown")}
+    click.echo(f"{path}: {counts['proved']} proved, {counts['violated']} violated, {counts['unknown']} unknown")

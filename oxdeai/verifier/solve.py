@@ -1,0 +1,75 @@
+"""Running one query, and reading a model back as the brief's request / state shapes.
+
+Contract: every solver answer is mapped explicitly: `unsat` means the property
+holds for that query, `sat` gives a model, `unknown` is reported with Z3's reason.
+Models are read back exactly (strings code point by code point).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+DEFAULT_TIME = 1_764_000_000  # preferred in counterexamples, when the query allows it
+
+
+class Answer(enum.Enum):
+    HOLDS = "holds"  # unsat: no counterexample
+    FAILS = "fails"  # sat: a model is a counterexample
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class Outcome:
+    answer: Answer
+    model: z3.ModelRef | None = None
+    reason: str | None = None
+
+
+def solve(constraints: list[Any], timeout_s: float, prefer: list[list[Any]] | None = None) -> Outcome:
+    """Is the conjunction satisfiable? `prefer` are tiers of soft wishes (small, readable
+    models), strongest first; a tier is dropped if it makes the query unsatisfiable. The
+    answer itself never depends on them: the last check has no wishes."""
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout_s * 1000)))
+    solver.add(*constraints)
+    answer = solver.check()
+    if answer != z3.sat:
+        return _outcome(answer, solver)
+    for tier in prefer or []:
+        solver.push()
+        solver.add(*tier)
+        if solver.check() == z3.sat:
+            return Outcome(Answer.FAILS, solver.model())
+        solver.pop()
+    solver.check()
+    return Outcome(Answer.FAILS, solver.model())
+
+
+def _outcome(answer: Any, solver: z3.Solver) -> Outcome:
+    if answer == z3.unsat:
+        return Outcome(Answer.HOLDS)
+    if answer == z3.sat:
+        return Outcome(Answer.FAILS, solver.model())
+    if answer == z3.unknown:
+        return Outcome(Answer.UNKNOWN, reason=f"the solver gave up: {solver.reason_unknown()}")
+    raise AssertionError(f"unreachable solver answer {answer}")
+
+
+def model_value(model: z3.ModelRef, var: Any) -> Any:
+    """The concrete value of a variable (ints, bools, strings by code point)."""
+    value = model.eval(var, model_completion=True)
+    if z3.is_int_value(value):
+        return value.as_long()
+    if z3.is_true(value):
+        return True
+    if z3.is_false(value):
+        return False
+    if z3.is_string_value(value):
+        length = z3.simplify(z3.Length(value)).as_long()
+        codes = [z3.simplify(z3.StrToCode(z3.SubString(value, i, 1))).as_long() for i in range(length)]
+        return "".join(chr(c) for c in codes)
+    raise AssertionError(f"unexpected model value {value}")

@@ -1,0 +1,208 @@
+"""Symbolic requests, states and the decision rule, for one tool of one policy.
+
+Contract: `World(policy, tool)` holds Z3 variables for one schema-valid request to
+`tool` (`schema` constrains them exactly as the engine's validation does) and for
+the pre-state entries that request's keys select (after window roll-over). Its
+`rules`, `decide`, `post` and `guard` are the engine's stages 5-7, 5-8, the effects
+and stage 8, written once, in the same words as the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import z3
+
+from oxdeai.dsl import ast as A
+from oxdeai.dsl.policy import CheckedPolicy
+from oxdeai.runtime.schema import MAX_SAFE_INT, MAX_STRING
+from oxdeai.verifier.encode import Env, encode_expr, scalar_alphabet, z3_str
+
+OUTCOMES = ("ok", "failed", "expired")
+
+
+def sort_of(t: A.Type | A.IntType | A.BoolType) -> z3.SortRef:
+    match t:
+        case A.IntType():
+            return z3.IntSort()
+        case A.BoolType():
+            return z3.BoolSort()
+        case A.StringType() | A.EnumType():
+            return z3.StringSort()
+    raise AssertionError(t)
+
+
+def type_constraint(var: Any, t: A.Type) -> Any:
+    """What the engine's schema validation accepts for a value of type `t`."""
+    match t:
+        case A.IntType(lo, hi):
+            low = -MAX_SAFE_INT if lo is None else max(lo, -MAX_SAFE_INT)
+            high = MAX_SAFE_INT if hi is None else min(hi, MAX_SAFE_INT)
+            return z3.And(low <= var, var <= high)
+        case A.BoolType():
+            return z3.BoolVal(True)
+        case A.StringType():
+            return z3.And(z3.InRe(var, scalar_alphabet()), z3.Length(var) <= MAX_STRING)
+        case A.EnumType(values):
+            return z3.Or(*[var == z3_str(v) for v in values])
+    raise AssertionError(t)
+
+
+def key_fits(state: A.StateDecl, tool: A.ToolDecl) -> bool:
+    """Can a request to `tool` compute this state's key?"""
+    params = {p.name for p in tool.params}
+    return all(not isinstance(k, A.Arg) or k.name in params for k in state.key)
+
+
+class Vars:
+    """Named Z3 variables, shared by every world built over it (so two worlds can
+    talk about one request and one state, as `diff` needs)."""
+
+    def __init__(self, tag: str = "") -> None:
+        self.tag = tag
+        self.table: dict[tuple[str, str], Any] = {}
+
+    def get(self, name: str, sort: z3.SortRef) -> Any:
+        key = (name, str(sort))
+        if key not in self.table:
+            self.table[key] = z3.Const(f"{self.tag}{name}", sort)
+        return self.table[key]
+
+
+class World:
+    def __init__(self, policy: CheckedPolicy, tool: str, variables: Vars | None = None,
+                 outcome: str | None = None) -> None:
+        self.policy = policy
+        self.tool = policy.tools[tool]
+        self.vars = variables or Vars()
+        self.args = {p.name: self.vars.get(f"args.{p.name}", sort_of(p.type)) for p in self.tool.params}
+        self.agent = {f.name: self.vars.get(f"agent.{f.name}", sort_of(f.type)) for f in policy.agent}
+        self.time = self.vars.get("time", z3.IntSort())
+        self.pre: dict[str, Any] = {}  # state name -> its entry under this request's key
+        self.outcome = z3_str(outcome) if outcome is not None else None
+        self._post: dict[str, Any] | None = None
+
+    # ---- the request ------------------------------------------------------------
+
+    def schema(self) -> Any:
+        parts = [type_constraint(self.args[p.name], p.type) for p in self.tool.params]
+        parts += [type_constraint(self.agent[f.name], f.type) for f in self.policy.agent]
+        parts += [self.time >= 0, self.time <= MAX_SAFE_INT]
+        return z3.And(*parts)
+
+    def read(self, name: str) -> Any:
+        if name not in self.pre:
+            state = self.policy.states[name]
+            self.pre[name] = self.vars.get(f"state.{name}", sort_of(state.type))
+        return self.pre[name]
+
+    def env(self, read: Any = None) -> Env:
+        return Env(self.args, self.agent, self.time, self.tool.name, read or self.read, self.policy.consts,
+                   self.outcome)
+
+    def holds(self, expr: A.Expr | None, read: Any = None) -> Any:
+        return z3.BoolVal(True) if expr is None else encode_expr(expr, self.env(read))
+
+    # ---- the decision, written once ------------------------------------------------
+
+    def rules_for(self, kind: A.RuleKind) -> list[A.RuleDecl]:
+        return [r for r in self.policy.rules if r.kind is kind and A.matches_any(r.patterns, self.tool.name)]
+
+    def matches(self, rule: A.RuleDecl) -> Any:
+        return self.holds(rule.when)
+
+    def gates(self) -> Any:
+        parts = []
+        for gate in self.policy.gates:
+            if A.matches_any(gate.patterns, self.tool.name):
+                amount = encode_expr(gate.amount, self.env())
+                parts.append(z3.And(amount >= 0, self.read(gate.name) + amount <= gate.bound))
+        return z3.And(*parts) if parts else z3.BoolVal(True)
+
+    def rules(self) -> Any:
+        """Stages 5-7: no deny matches, some allow matches, every gate passes."""
+        denies = [self.matches(r) for r in self.rules_for(A.RuleKind.DENY)]
+        allows = [self.matches(r) for r in self.rules_for(A.RuleKind.ALLOW)]
+        return z3.And(z3.Not(z3.Or(*denies)) if denies else z3.BoolVal(True),
+                      z3.Or(*allows) if allows else z3.BoolVal(False),
+                      self.gates())
+
+    def decide(self) -> Any:
+        """Stages 5-8: what a fresh, valid call gets."""
+        return z3.And(self.rules(), self.guard())
+
+    def effects(self, on_complete: bool) -> list[A.EffectDecl]:
+        return [e for e in self.policy.effects
+                if e.on_complete == on_complete and A.matches_any(e.patterns, self.tool.name)]
+
+    def post(self, on_complete: bool = False) -> dict[str, Any]:
+        """The state after the effects: every right-hand side reads the state before."""
+        deltas: dict[str, list[tuple[A.AssignOp, Any, Any]]] = {}
+        for effect in self.effects(on_complete):
+            cond = self.holds(effect.when)
+            for assign in effect.assigns:
+                deltas.setdefault(assign.target, []).append((assign.op, cond, encode_expr(assign.value, self.env())))
+        post: dict[str, Any] = {}
+        for name, ops in deltas.items():
+            value = self.read(name)
+            for op, cond, rhs in ops:
+                if op is A.AssignOp.SET:
+                    value = z3.If(cond, rhs, value)
+                elif op is A.AssignOp.ADD:
+                    value = value + z3.If(cond, rhs, 0)
+                else:
+                    value = value - z3.If(cond, rhs, 0)
+            post[name] = value
+        return post
+
+    def written(self) -> set[str]:
+        return {a.target for e in self.effects(False) for a in e.assigns}
+
+    def invariant(self, inv: A.InvariantDecl, values: dict[str, Any] | None = None) -> Any:
+        """The invariant on this request's entries: `values` overrides the pre-state."""
+        override = values or {}
+        return self.holds(inv.expr, lambda n: override[n] if n in override else self.read(n))
+
+    def guard(self) -> Any:
+        """Stage 8: no invariant over a written entry turns from true to false."""
+        written = self.written()
+        if not written:
+            return z3.BoolVal(True)
+        post = self.post()
+        parts = []
+        for inv in self.policy.invariants:
+            if state_reads(inv.expr, self.policy) & written:
+                parts.append(z3.Implies(self.invariant(inv), self.invariant(inv, post)))
+        return z3.And(*parts) if parts else z3.BoolVal(True)
+
+    def fits(self, inv: A.InvariantDecl) -> bool:
+        """Does this request select entries of the invariant's states?"""
+        return all(key_fits(self.policy.states[n], self.tool) for n in state_reads(inv.expr, self.policy))
+
+    def assume(self, invariants: list[A.InvariantDecl]) -> Any:
+        """I(S) on this request's entries, plus what the language guarantees:
+        a `concurrent` limit's count is never negative."""
+        parts = [self.invariant(i) for i in invariants if self.fits(i)]
+        for gate in self.policy.gates:
+            if gate.concurrent and key_fits(self.policy.states[gate.name], self.tool):
+                parts.append(self.read(gate.name) >= 0)
+        return z3.And(*parts) if parts else z3.BoolVal(True)
+
+
+def state_reads(expr: A.Expr | None, policy: CheckedPolicy) -> set[str]:
+    found: set[str] = set()
+
+    def walk(e: Any) -> None:
+        if isinstance(e, A.Name) and e.name in policy.states:
+            found.add(e.name)
+        for slot in getattr(e, "__slots__", ()):
+            child = getattr(e, slot, None)
+            if isinstance(child, tuple):
+                for c in child:
+                    walk(c)
+            elif hasattr(child, "__slots__") and not isinstance(child, A.Span):
+                walk(child)
+
+    if expr is not None:
+        walk(expr)
+    return found
