@@ -104,7 +104,7 @@ class Verifier:
             verdicts[inv.name] = _Verdict("proved")
         for inv in invariants:  # counterexamples against the final I, as the report promises
             if inv not in current and verdicts[inv.name].status == "violated":
-                verdicts[inv.name] = self.check_invariant(inv, current)
+                verdicts[inv.name] = self.check_invariant(inv, [*current, inv])
         return verdicts
 
     def check_invariant(self, inv: A.InvariantDecl, assumed: list[A.InvariantDecl]) -> _Verdict:

