@@ -103,7 +103,10 @@ class Engine:
         self.store: StateStore = store if store is not None else MemoryStore()
         self.clock = clock if clock is not None else (lambda: int(wallclock.time()))
         self.max_skew = max_skew
-        self.schema = RequestSchema(policy.tools, policy.agent)
+        schema = policy.extra.get("request_schema")  # one per policy: pydantic models are costly to build
+        if not isinstance(schema, RequestSchema):
+            schema = policy.extra["request_schema"] = RequestSchema(policy.tools, policy.agent)
+        self.schema = schema
         consts = dict(policy.consts)
         self._consts = consts
         self._states = {
@@ -115,11 +118,15 @@ class Engine:
             _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
             for i in policy.invariants
         )
-        self._plans = {tool: self._plan(tool) for tool in policy.tools}
+        self._plans: dict[str, _ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
         self._ids: dict[str, int] = {}
         self._has_leases = any(g.lease is not None for g in policy.gates)
 
     # ---- load time ------------------------------------------------------------
+
+    def _plan_for(self, tool: str) -> _ToolPlan:
+        plan = self._plans[tool] = self._plan(tool)
+        return plan
 
     def _plan(self, tool: str) -> _ToolPlan:
         p, consts = self.policy, self._consts
@@ -193,7 +200,7 @@ class Engine:
         changes = Changes()
         if self._has_leases:
             self._expire_leases(store, req.time, changes)
-        plan = self._plans[req.tool]
+        plan = self._plans.get(req.tool) or self._plan_for(req.tool)
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, req.tool, req.args, req.agent, req.time, reads, changes)
 
@@ -390,7 +397,7 @@ class Engine:
 
     def _complete_one(self, store: StateStore, seq: int, pending: Pending, outcome: str, now: int,
                       changes: Changes) -> tuple[Effect, ...]:
-        plan = self._plans[pending.tool]
+        plan = self._plans.get(pending.tool) or self._plan_for(pending.tool)
         reads: dict[EntryKey, Any] = {}
         # effects write the entries of the original call's window
         ctx = self._ctx(store, pending.tool, pending.args, pending.agent, pending.time, reads, changes, outcome)

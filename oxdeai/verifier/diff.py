@@ -59,7 +59,8 @@ def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = 10.
                 getattr(report, direction).append(witness)
     for tool in report.added_tools:
         world = World(new, tool)
-        result = solve([world.schema(), world.assume(new_v.inductive), world.decide()], timeout_s)
+        decided = world.decide()
+        result = solve([world.schema(), decided, world.assume(new_v.inductive)], timeout_s)
         if result.answer is not Answer.HOLDS:
             report.added_allowing.append(tool)
     return report
@@ -72,8 +73,9 @@ def _witness(tool: str, gain: Verifier, lose: Verifier, timeout_s: float) -> dic
     lo = World(lose.policy, tool, shared)
     _same_sorts(gain.policy, lose.policy, tool)
     lose_valid = z3.And(lo.schema(), *_args_match(g, lo))
-    constraints = [g.schema(), g.assume(gain.inductive), lo.assume(lose.inductive), g.decide(),
-                   z3.Not(z3.And(lose_valid, lo.decide()))]
+    constraints = [g.schema(), g.decide(), z3.Not(z3.And(lose_valid, lo.decide()))]
+    touched = set(g.pre) | set(lo.pre)
+    constraints += [g.assume(gain.inductive, touched), lo.assume(lose.inductive, touched)]
     result = solve(constraints, timeout_s, _prefer(g))
     if result.answer is Answer.HOLDS:
         return None

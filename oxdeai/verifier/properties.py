@@ -22,7 +22,7 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.verifier.counterexample import ReplayError, describe, evaluate, extract, replay
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr
 from oxdeai.verifier.solve import DEFAULT_TIME, Answer, Outcome, solve
-from oxdeai.verifier.symbolic import Vars, World, state_reads
+from oxdeai.verifier.symbolic import Vars, World, invariant_fits, state_reads, tool_writes
 
 
 @dataclass
@@ -145,12 +145,12 @@ class Verifier:
         return None
 
     def step(self, inv: A.InvariantDecl, assumed: list[A.InvariantDecl], tool: str) -> _Verdict | None:
-        probe = World(self.policy, tool)
-        if not probe.fits(inv) or not (state_reads(inv.expr, self.policy) & probe.written()):
+        if not invariant_fits(self.policy, inv, tool) or \
+                not (state_reads(inv.expr, self.policy) & tool_writes(self.policy, tool, False)):
             return None
 
         def build(w: World) -> list[Any]:
-            return [w.assume(assumed), w.rules(), z3.Not(w.invariant(inv, w.post()))]
+            return [w.rules(), z3.Not(w.invariant(inv, w.post())), w.assume(assumed)]
 
         result, world = self.query(build, tool)
         if result.answer is Answer.HOLDS:
@@ -204,15 +204,14 @@ class Verifier:
 
     def completion(self, inv: A.InvariantDecl, assumed: list[A.InvariantDecl], tool: str,
                    outcome: str) -> _Verdict | None:
-        probe = World(self.policy, tool, outcome=outcome)
-        writes = {a.target for e in probe.effects(True) for a in e.assigns}
-        if not probe.fits(inv) or not (state_reads(inv.expr, self.policy) & writes):
+        writes = tool_writes(self.policy, tool, True)
+        if not invariant_fits(self.policy, inv, tool) or not (state_reads(inv.expr, self.policy) & writes):
             return None
         if outcome == "expired" and not any(g.lease and A.matches_any(g.patterns, tool) for g in self.policy.gates):
             return None
 
         def build(w: World) -> list[Any]:
-            return [w.assume(assumed), z3.Not(w.invariant(inv, w.post(on_complete=True)))]
+            return [z3.Not(w.invariant(inv, w.post(on_complete=True))), w.assume(assumed)]
 
         result, _ = self.query(build, tool, outcome)
         if result.answer is Answer.HOLDS:
@@ -253,10 +252,10 @@ class Verifier:
                     continue
                 if decl.mode is A.AssertMode.NEVER:
                     def build(w: World) -> list[Any]:
-                        return [w.assume(self.inductive), w.decide(), w.holds(decl.when)]
+                        return [w.decide(), w.holds(decl.when), w.assume(self.inductive)]
                 else:
                     def build(w: World) -> list[Any]:
-                        return [w.assume(self.inductive), w.holds(decl.when), z3.Not(w.decide())]
+                        return [w.holds(decl.when), z3.Not(w.decide()), w.assume(self.inductive)]
                 result, world = self.query(build, tool)
                 if result.answer is Answer.UNKNOWN:
                     return _Verdict("unknown", reason=result.reason)
@@ -286,7 +285,7 @@ class Verifier:
                     started = timer.perf_counter()
                     try:
                         def build(w: World, a: A.RuleDecl = allow, d: A.RuleDecl = deny) -> list[Any]:
-                            return [w.assume(self.inductive), w.matches(a), w.matches(d)]
+                            return [w.matches(a), w.matches(d), w.assume(self.inductive)]
                         result, world = self.query(build, tool)
                     except Unsupported as exc:
                         results.append(self._result("no_conflicts", "unknown", allow.span, started,
@@ -322,7 +321,7 @@ class Verifier:
             try:
                 def build(w: World) -> list[Any]:
                     rules = [w.matches(r) for r in w.rules_for(A.RuleKind.ALLOW) + w.rules_for(A.RuleKind.DENY)]
-                    return [w.assume(self.inductive), z3.Not(z3.Or(*rules)) if rules else z3.BoolVal(True)]
+                    return [z3.Not(z3.Or(*rules)) if rules else z3.BoolVal(True), w.assume(self.inductive)]
                 result, world = self.query(build, tool)
             except Unsupported as exc:
                 results.append(self._result("coverage", "unknown", span, started, reason=exc.why, detail=tool))
@@ -351,17 +350,18 @@ class Verifier:
         for rule in self.policy.rules:
             started = timer.perf_counter()
             tools = [t for t in self.tools if A.matches_any(rule.patterns, t)]
-            stages = ["match", "decide"] if rule.kind is A.RuleKind.ALLOW else ["match"]
             status, reason = "proved", None
             try:
-                for stage in stages:
-                    found, unknown = self._some_request(rule, tools, stage == "decide")
-                    if found:
-                        continue
+                # an allow rule that decides some request also matches one: ask that first
+                found, unknown = self._some_request(rule, tools, rule.kind is A.RuleKind.ALLOW)
+                if not found and rule.kind is A.RuleKind.ALLOW and not unknown:
+                    matched, unknown = self._some_request(rule, tools, False)
                     status = "unknown" if unknown else "violated"
-                    reason = unknown or (f"rule `{rule.name}` never matches" if stage == "match"
-                                         else f"rule `{rule.name}` matches but can never allow a call")
-                    break
+                    reason = unknown or (f"rule `{rule.name}` matches but can never allow a call" if matched
+                                         else f"rule `{rule.name}` never matches")
+                elif not found:
+                    status = "unknown" if unknown else "violated"
+                    reason = unknown or f"rule `{rule.name}` never matches"
             except Unsupported as exc:
                 status, reason = "unknown", exc.why
             if status != "proved":
@@ -376,7 +376,7 @@ class Verifier:
         unknown = None
         for tool in tools:
             def build(w: World) -> list[Any]:
-                return [w.assume(self.inductive), w.matches(rule)] + ([w.decide()] if decided else [])
+                return [w.matches(rule), *([w.decide()] if decided else []), w.assume(self.inductive)]
             result, _ = self.query(build, tool)
             if result.answer is Answer.FAILS:
                 return True, None

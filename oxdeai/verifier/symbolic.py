@@ -156,7 +156,7 @@ class World:
         return post
 
     def written(self) -> set[str]:
-        return {a.target for e in self.effects(False) for a in e.assigns}
+        return tool_writes(self.policy, self.tool.name, False)
 
     def invariant(self, inv: A.InvariantDecl, values: dict[str, Any] | None = None) -> Any:
         """The invariant on this request's entries: `values` overrides the pre-state."""
@@ -176,17 +176,43 @@ class World:
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
     def fits(self, inv: A.InvariantDecl) -> bool:
-        """Does this request select entries of the invariant's states?"""
-        return all(key_fits(self.policy.states[n], self.tool) for n in state_reads(inv.expr, self.policy))
+        return invariant_fits(self.policy, inv, self.tool.name)
 
-    def assume(self, invariants: list[A.InvariantDecl]) -> Any:
-        """I(S) on this request's entries, plus what the language guarantees:
-        a `concurrent` limit's count is never negative."""
-        parts = [self.invariant(i) for i in invariants if self.fits(i)]
+    def assume(self, invariants: list[A.InvariantDecl], also: set[str] | None = None) -> Any:
+        """I(S) on this request's entries, plus what the language guarantees (a `concurrent`
+        limit's count is never negative). Build it last: only invariants connected to the
+        states the query reads are added. Leaving one out can only make a query easier to
+        satisfy, never turn a counterexample into a proof; and since I holds on the initial
+        values, an unconnected invariant (constraining only its own variables) changes nothing."""
+        relevant = set(self.pre) | (also or set())
+        chosen: list[A.InvariantDecl] = []
+        candidates = [i for i in invariants if self.fits(i)]
+        changed = True
+        while changed:
+            changed = False
+            for inv in candidates:
+                reads = state_reads(inv.expr, self.policy)
+                if inv not in chosen and reads & relevant:
+                    chosen.append(inv)
+                    relevant |= reads
+                    changed = True
+        parts = [self.invariant(i) for i in chosen]
         for gate in self.policy.gates:
-            if gate.concurrent and key_fits(self.policy.states[gate.name], self.tool):
+            if gate.concurrent and gate.name in relevant and key_fits(self.policy.states[gate.name], self.tool):
                 parts.append(self.read(gate.name) >= 0)
         return z3.And(*parts) if parts else z3.BoolVal(True)
+
+
+def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> set[str]:
+    """The states a call to `tool` writes when decided (or when completed)."""
+    return {a.target for e in policy.effects
+            if e.on_complete == on_complete and A.matches_any(e.patterns, tool) for a in e.assigns}
+
+
+def invariant_fits(policy: CheckedPolicy, inv: A.InvariantDecl, tool: str) -> bool:
+    """Does a request to `tool` select entries of the invariant's states?"""
+    decl = policy.tools[tool]
+    return all(key_fits(policy.states[n], decl) for n in state_reads(inv.expr, policy))
 
 
 def state_reads(expr: A.Expr | None, policy: CheckedPolicy) -> set[str]:

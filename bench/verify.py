@@ -1,0 +1,63 @@
+"""Wall time of `verify` on the examples and on generated policies, and of `diff`. Prints a table.
+
+Run: .venv/bin/python bench/verify.py [--sizes 20,200,2000]
+Generated policies have limits on every tool, assertions, and all three checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.generate import generated_policy  # noqa: E402
+from oxdeai import load_policy  # noqa: E402
+from oxdeai.verifier.diff import diff_policies  # noqa: E402
+from oxdeai.verifier.properties import verify_policy  # noqa: E402
+
+
+def with_properties(text: str, tools: int = 50) -> str:
+    extra = [f"assert capped{t}: never allow svc{t}.call when args.amount > 1_000_000" for t in range(0, tools, 5)]
+    return text + "\n".join(extra + ["check no_conflicts", "check coverage", "check no_dead_rules"]) + "\n"
+
+
+def timed(fn: object, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="20,200,2000")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'policy':<40} {'properties':>10} {'proved':>7} {'violated':>9} {'unknown':>8} {'median s':>9}")
+    rows = [(p.name, p.read_text()) for p in sorted((ROOT / "examples").glob("*.oxp"))]
+    rows += [(f"generated {n} rules, 50 tools", with_properties(generated_policy(n, stateful=True)))
+             for n in (int(s) for s in args.sizes.split(","))]
+    for name, text in rows:
+        policy = load_policy(text)
+        repeat = args.repeat if len(text) < 100_000 else 1
+        seconds, results = timed(lambda p=policy: verify_policy(p, 10.0), repeat)
+        statuses = [r.status for r in results]  # type: ignore[attr-defined]
+        print(f"{name:<40} {len(statuses):>10} {statuses.count('proved'):>7} {statuses.count('violated'):>9} "
+              f"{statuses.count('unknown'):>8} {seconds:>9.2f}")
+    old_text = with_properties(generated_policy(200, stateful=True))
+    new_text = old_text.replace("allow rule0 on svc0.call when", "allow rule0 on svc0.call when args.mode == \"r\" or")
+    old, new = load_policy(old_text), load_policy(new_text)
+    seconds, report = timed(lambda: diff_policies(old, new), args.repeat)
+    print(f"\ndiff, 200 rules, one rule changed: {seconds:.2f} s median; newly allowed tools: "
+          f"{[w['tool'] for w in report.newly_allowed]}")  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()
