@@ -52,7 +52,7 @@ def main() -> None:
         print(f"{name:<40} {len(statuses):>10} {statuses.count('proved'):>7} {statuses.count('violated'):>9} "
               f"{statuses.count('unknown'):>8} {seconds:>9.2f}")
     old_text = with_properties(generated_policy(200, stateful=True))
-    new_text = old_text.replace("allow rule0 on svc0.call when", "allow rule0 on svc0.call when args.mode == \"r\" or")
+    new_text = old_text.replace("deny rule4 on svc4.call when", "deny rule4 on svc4.call when false and")
     old, new = load_policy(old_text), load_policy(new_text)
     seconds, report = timed(lambda: diff_policies(old, new), args.repeat)
     print(f"\ndiff, 200 rules, one rule changed: {seconds:.2f} s median; newly allowed tools: "

@@ -1,0 +1,213 @@
+"""The interpreter and the Z3 encoding must agree; every `proved` must survive simulation.
+
+Each property prints, on failure, the shrunk policy as .oxp text with the request and
+state (Hypothesis `note`), ready for tests/differential/regressions/.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import z3
+from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import strategies as st
+
+from oxdeai.dsl import ast as A
+from oxdeai.dsl.policy import CheckedPolicy
+from oxdeai.dsl.regex import RegexError, parse_regex
+from oxdeai.runtime.engine import CompletionError, Engine
+from oxdeai.runtime.interpreter import Ctx, compile_regex, eval_expr
+from oxdeai.verifier.counterexample import extract, replay
+from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, encode_value, z3_str
+from oxdeai.verifier.properties import verify_policy
+from oxdeai.verifier.solve import Answer, solve
+from oxdeai.verifier.symbolic import World
+from tests.differential.generators import (
+    TEXTS,
+    Scope,
+    bool_expr,
+    examples,
+    int_expr,
+    policies,
+    requests,
+    states_for,
+    str_expr,
+)
+
+SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": False}
+
+
+def _agrees(term: Any, value: Any, bindings: list[Any] = ()) -> bool:
+    """Is `term` equal to `value` under the bindings, for certain?"""
+    solver = z3.Solver()
+    solver.set("timeout", 20_000)
+    solver.add(*bindings)
+    solver.add(term != encode_value(value))
+    return solver.check() == z3.unsat
+
+
+def _report(text: str, request: Any = None, state: Any = None) -> None:
+    note("policy:\n" + text)
+    if request is not None:
+        note("request: " + json.dumps(request, ensure_ascii=False))
+    if state is not None:
+        note("state: " + json.dumps(state, ensure_ascii=False))
+
+
+# ---- expression agreement -----------------------------------------------------------
+
+SCOPE = Scope(ints=[A.Arg("n"), A.Name("time"), A.Name("cap")], strs=[A.Arg("s"), A.ToolRef()],
+              bools=[A.Arg("b")], sets=[A.Name("names")])
+CONSTS = {"cap": 86_400, "names": frozenset({"a", "é"})}
+
+
+@settings(max_examples=examples(400), **SETTINGS)
+@given(st.one_of(bool_expr(SCOPE, 3), int_expr(SCOPE, 3), str_expr(SCOPE, 2)),
+       st.integers(-(10**12), 10**12), TEXTS, st.booleans(), st.integers(0, 2**45))
+def test_expression_agreement(expr: A.Expr, n: int, s: str, b: bool, t: int) -> None:
+    ctx = Ctx({"n": n, "s": s, "b": b}, {}, t, "t0.call", lambda name: None, CONSTS)
+    value = eval_expr(expr, ctx)
+    env = Env({"n": z3.IntVal(n), "s": z3_str(s), "b": z3.BoolVal(b)}, {}, z3.IntVal(t), "t0.call",
+              lambda name: None, CONSTS)
+    assert _agrees(encode_expr(expr, env), value), (expr, value)
+
+
+# ---- regex dialect ----------------------------------------------------------------
+
+PATTERN_ALPHABET = st.sampled_from(list("ab.é|()*+?[]^-{},0123") + ["\\d", "\\w", "\\.", "😀"])
+
+
+@settings(max_examples=examples(400), **SETTINGS)
+@given(st.lists(PATTERN_ALPHABET, max_size=10).map("".join),
+       st.text(st.sampled_from(list("ab.é-_0\n😀")), max_size=6))
+def test_regex_dialect_agreement(pattern: str, subject: str) -> None:
+    try:
+        node = parse_regex(pattern)
+    except RegexError:
+        return
+    ours = compile_regex(pattern).fullmatch(subject) is not None
+    assert _agrees(z3.InRe(z3_str(subject), encode_regex(node)), ours), (pattern, subject)
+
+
+# ---- decisions: the interpreter's stages 5-7 and post-state vs the encoding -------------
+
+
+def _bindings(world: World, request: dict[str, Any], state: dict[str, Any], policy: CheckedPolicy) -> list[Any]:
+    """Fix the world's variables to the request and the state as the request sees it."""
+    engine = Engine(policy, clock=lambda: request["time"])
+    engine.import_state(state, request["time"])
+    binds = [world.time == request["time"]]
+    binds += [world.args[k] == encode_value(v) for k, v in request["args"].items()]
+    binds += [world.agent[k] == encode_value(v) for k, v in request["agent"].items()]
+    ctx = Ctx(request["args"], request["agent"], request["time"], request["tool"], lambda n: None, policy.consts)
+    for name in policy.states:
+        key = engine._key_text(engine._states[name], ctx)
+        binds.append(world.read(name) == encode_value(engine._read(engine.store, name, key, request["time"])))
+    return binds
+
+
+@st.composite
+def policy_request_state(draw: st.DrawFn) -> tuple[str, CheckedPolicy, dict[str, Any], dict[str, Any]]:
+    text, policy = draw(policies())
+    request = draw(requests(policy))
+    return text, policy, request, draw(states_for(policy, request))
+
+
+@settings(max_examples=examples(300), **SETTINGS)
+@given(policy_request_state())
+def test_decision_agreement(case: tuple[str, CheckedPolicy, dict[str, Any], dict[str, Any]]) -> None:
+    text, policy, request, state = case
+    _report(text, request, state)
+    try:
+        world = World(policy, request["tool"])
+        rules = world.rules()
+        post = world.post()
+    except Unsupported:
+        assume(False)
+        return
+    engine, decision = replay(policy, {"request": request, "state": state}, guard=False)
+    assert "invalid_request" not in decision.codes, decision.reasons
+    binds = _bindings(world, request, state, policy)
+    assert _agrees(rules, decision.allowed, binds), decision.reasons
+    if decision.allowed:
+        after = {name: value for name, _, _, value in decision.effects}
+        for name, term in post.items():
+            # an effect whose `when` is false writes nothing: the entry keeps its value
+            expected = after[name] if name in after else world.read(name)
+            if name in after:
+                assert _agrees(term, expected, binds), name
+            else:
+                solver = z3.Solver()
+                solver.add(*binds, term != expected)
+                assert solver.check() == z3.unsat, name
+
+
+@settings(max_examples=examples(300), **SETTINGS)
+@given(policies(), st.data())
+def test_witness_agreement(generated: tuple[str, CheckedPolicy], data: st.DataObject) -> None:
+    text, policy = generated
+    _report(text)
+    tool = data.draw(st.sampled_from(sorted(policy.tools)))
+    wanted = data.draw(st.booleans())
+    try:
+        world = World(policy, tool)
+        goal = world.rules() if wanted else z3.Not(world.rules())
+        result = solve([world.schema(), goal], 20.0)
+    except Unsupported:
+        return
+    assume(result.answer is Answer.FAILS)
+    assert result.model is not None
+    cx = extract(world, result.model)
+    note("witness: " + json.dumps(cx, ensure_ascii=False))
+    _, decision = replay(policy, cx, guard=False)
+    assert decision.allowed == wanted, decision.reasons
+
+
+# ---- proved survives simulation; counterexamples reproduce -------------------------------
+
+
+@settings(max_examples=examples(60), **SETTINGS)
+@given(policies(), st.data(), st.integers(0, 2**32))
+def test_proved_survives_simulation(generated: tuple[str, CheckedPolicy], data: st.DataObject, seed: int) -> None:
+    text, policy = generated
+    _report(text)
+    results = verify_policy(policy, 5.0)  # counterexamples are replayed inside: a mismatch raises
+    proved = {r.property for r in results if r.status == "proved" and r.kind == "invariant"}
+    never = [a for a in policy.asserts if a.mode is A.AssertMode.NEVER and any(
+        r.property == a.name and r.status == "proved" for r in results)]
+    rng = random.Random(seed)
+    engine_check = Engine(policy)
+    clock = [1_763_942_000]
+    engine = Engine(policy, clock=lambda: clock[0])
+    pending: list[str] = []
+    for step in range(120):
+        clock[0] += rng.choice([0, 1, 30, 59, 61, 3_599, 3_601, 86_399, 86_401, 7 * 86_400])
+        if pending and rng.random() < 0.3:
+            try:
+                engine.complete(pending.pop(rng.randrange(len(pending))), rng.choice(["ok", "failed"]), clock[0])
+            except CompletionError:
+                pass  # expired by its lease: a late completion does nothing
+            continue
+        request = data.draw(requests(policy))
+        request.update(time=clock[0], nonce=f"n{step}", idempotency_key=f"k{step}")
+        before = engine.export_state()
+        call = {k: v for k, v in request.items() if k not in ("agent", "time")}
+        decision = engine.decide(call, {"agent": request["agent"], "time": request["time"]})
+        fired = {r[1] for r in decision.reasons if r[0] == "invariant_guard"}
+        assert not fired & proved, (step, request, decision.reasons)
+        if decision.allowed and not decision.repeat:
+            pending.append(decision.decision_id)
+            for a in never:
+                if A.matches_any(a.patterns, request["tool"]):
+                    engine_check.import_state(before, request["time"])
+                    ctx = engine_check._ctx(engine_check.store, request["tool"], request["args"], request["agent"],
+                                            request["time"], {}, _changes())
+                    assert not eval_expr(a.when, ctx) if a.when is not None else False, (a.name, request)
+
+
+def _changes() -> Any:
+    from oxdeai.runtime.store import Changes
+
+    return Changes()

@@ -1,0 +1,35 @@
+"""Every disagreement the differential suite has found, as a fixed case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from oxdeai.dsl.policy import compile_source
+from oxdeai.verifier.counterexample import replay
+from oxdeai.verifier.symbolic import World
+from tests.differential.test_differential import _agrees, _bindings
+
+CASES = sorted((Path(__file__).parent / "regressions").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_regression(path: Path) -> None:
+    case = json.loads(path.read_text(encoding="utf-8"))
+    policy, diagnostics = compile_source(case["policy"])
+    assert policy is not None, diagnostics
+    world = World(policy, case["request"]["tool"])
+    rules, post = world.rules(), world.post()
+    _, decision = replay(policy, {"request": case["request"], "state": case["state"]}, guard=False)
+    binds = _bindings(world, case["request"], case["state"], policy)
+    assert _agrees(rules, decision.allowed, binds)
+    after = {name: value for name, _, _, value in decision.effects}
+    for name, term in post.items():
+        if name in after:
+            assert _agrees(term, after[name], binds)
+
+
+def test_corpus_is_not_empty() -> None:
+    assert CASES
