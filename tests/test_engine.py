@@ -401,3 +401,17 @@ def test_fast_schema_path_agrees_with_pydantic(call: Any, context: Any) -> None:
         assert not isinstance(slow, list) and fast == slow
     elif not isinstance(slow, list):  # the fast path may decline, but only for inputs it does not handle
         assert not isinstance(call.get("args"), dict) or "args" not in call
+
+
+def test_an_engine_failure_is_a_deny_never_an_exception(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make()
+    before = engine.export_state()
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(engine, "_rules", broken)
+    d = buy(engine)
+    assert not d.allowed and codes(d) == ["internal_error"]
+    assert engine.export_state() == before
+    json.loads(d.to_json())
