@@ -9,6 +9,7 @@ from oxdeai.cli.check import check
 from oxdeai.cli.diff import diff
 from oxdeai.cli.eval import eval_command
 from oxdeai.cli.fmt import fmt
+from oxdeai.cli.state import state
 from oxdeai.cli.verify import verify
 
 
@@ -23,3 +24,4 @@ main.add_command(fmt)
 main.add_command(eval_command)
 main.add_command(verify)
 main.add_command(diff)
+main.add_command(state)

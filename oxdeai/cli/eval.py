@@ -17,6 +17,8 @@ import click
 from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command
 from oxdeai.runtime.engine import CompletionError, Engine, StateFileError
 from oxdeai.runtime.models import canonical_json
+from oxdeai.runtime.sqlite_store import open_store
+from oxdeai.runtime.store import StoreError
 
 CONTEXT_KEYS = ("agent", "time")
 
@@ -67,13 +69,20 @@ class _TraceClock:
 @click.option("--request", "request_arg", help="The request JSON, or @file.")
 @click.option("--trace", "trace_arg", help="A JSON-lines trace of requests and completions, as @file.")
 @click.option("--state", "state_arg", help="A state file (JSON), or @file.")
-def eval_command(file: str, request_arg: str | None, trace_arg: str | None, state_arg: str | None) -> None:
+@click.option("--store", "store_url", default="memory://", show_default=True,
+              help="Where state lives: memory:// or sqlite:///PATH.")
+def eval_command(file: str, request_arg: str | None, trace_arg: str | None, state_arg: str | None,
+                 store_url: str) -> None:
     """Decide one request, or run a trace against one engine."""
     if (request_arg is None) == (trace_arg is None):
         fail_usage("give exactly one of --request or --trace")
     policy = load_for_command(file)
     clock = _TraceClock()
-    engine = Engine(policy, clock=clock)
+    try:
+        store = open_store(store_url, policy.sha256)
+    except StoreError as exc:
+        fail_usage(str(exc))
+    engine = Engine(policy, store=store, clock=clock)
     if trace_arg is not None:
         lines = [line for line in read_argument(trace_arg, "trace").splitlines()]
         items = [parse_json(line, f"trace line {i}") if line.strip() else None for i, line in enumerate(lines)]

@@ -22,7 +22,7 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr, compile_rules
 from oxdeai.runtime.models import Decision, Effect, Reason
 from oxdeai.runtime.schema import Request, RequestSchema
-from oxdeai.runtime.store import Changes, Entry, EntryKey, MemoryStore, Pending, StateStore
+from oxdeai.runtime.store import Changes, Entry, EntryKey, MemoryStore, Pending, StateStore, StoreError
 
 OUTCOMES = ("ok", "failed")
 
@@ -120,6 +120,7 @@ class Engine:
         )
         self._plans: dict[str, _ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
         self._ids: dict[str, int] = {}
+        self.last_completion_event = 0
         self._has_leases = any(g.lease is not None for g in policy.gates)
 
     # ---- load time ------------------------------------------------------------
@@ -186,6 +187,9 @@ class Engine:
                           f"host time {request.time} is more than {self.max_skew}s from the engine clock")
                 return self.store.atomic(lambda store: (self._deny_invalid(store, call, [reason], request.time), None))
             return self.store.atomic(self._decide, request)
+        except StoreError as exc:  # fail closed: nothing was applied
+            reason = ("store_unavailable", None, f"the state store failed: {str(exc)[:200]}")
+            return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
         except Exception as exc:  # fail closed: never raise to the caller, never allow
             reason = ("internal_error", None, f"the engine failed to decide: {type(exc).__name__}")
             return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
@@ -218,6 +222,8 @@ class Engine:
             record = store.idempotency(idem_scope)
             if record is not None and req.time - record[1] <= plan.idempotent_window:
                 fingerprint, _, original = record
+                if isinstance(original, dict):  # a durable store keeps a snapshot
+                    original = Decision.from_snapshot(self, original)
                 if fingerprint != _fingerprint(req):
                     return deny([("idempotency_conflict", None,
                                   "this idempotency key was used for a different call")])
@@ -226,7 +232,7 @@ class Engine:
                     return deny(verdict[0])
                 if not verdict[1]:
                     return deny([("no_matching_rule", None, "no allow rule matches this call")])
-                return original.as_repeat(), changes if changes.entries or changes.pending else None
+                return original.as_repeat(store.next_seq()), changes if changes.entries or changes.pending else None
         # 3. replay
         if self.policy.nonce_window is not None:
             if req.nonce is None:
@@ -272,6 +278,8 @@ class Engine:
             changes.idempotency[idem_scope] = (_fingerprint(req), req.time, decision)
         deadline = req.time + plan.lease if plan.lease is not None else None
         changes.pending[seq] = Pending(req.tool, req.args, req.agent, req.time, deadline)
+        if store.durable:  # another process may complete it: record its id with it
+            changes.ids[decision.decision_id] = seq
         return decision, changes
 
     def _rules(self, plan: _ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
@@ -374,6 +382,8 @@ class Engine:
         if outcome not in OUTCOMES:
             raise CompletionError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         seq = self._ids.get(decision_id)
+        if seq is None and self.store.durable:
+            seq = self.store.atomic(lambda store: (store.seq_for(decision_id), None))
         if seq is None:
             raise CompletionError(f"unknown decision `{decision_id}`")
         now = self.clock() if time is None else time
@@ -388,6 +398,7 @@ class Engine:
                 return CompletionError(f"decision `{decision_id}` was already completed ({pending.completed})"), \
                     changes if changes.entries else None
             effects = self._complete_one(store, seq, pending, outcome, now, changes)
+            self.last_completion_event = store.next_seq()  # orders completions among decisions
             return effects, changes
 
         result = self.store.atomic(step)
@@ -494,10 +505,10 @@ def _deny_reason(rule: _Rule) -> Reason:
     return ("denied_by_rule", rule.name, rule.because or f"denied by rule `{rule.name}`")
 
 
-def _fingerprint(req: Request) -> tuple[Any, ...]:
-    """The call's identity for idempotency: tool and args after defaults. Each parameter
-    has one type, so comparing values compares calls exactly."""
-    return (req.tool, *sorted(req.args.items()))
+def _fingerprint(req: Request) -> str:
+    """The call's identity for idempotency: tool and args after defaults, as text. Each
+    parameter has one type (str, int or bool), whose repr is exact and stable."""
+    return repr((req.tool, sorted(req.args.items())))
 
 
 def _state_reads(expr: A.Expr, states: dict[str, A.StateDecl]) -> set[str]:

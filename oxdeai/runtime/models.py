@@ -83,7 +83,7 @@ class Decision:
     """One decision. `allowed`, `reasons`, `allowed_by`, `effects` are ready at once;
     `decision_id`, hashes, `model()` and `to_json()` are computed on first use."""
 
-    __slots__ = ("allowed", "tool", "reasons", "allowed_by", "effects", "time", "repeat", "seq",
+    __slots__ = ("allowed", "tool", "reasons", "allowed_by", "effects", "time", "repeat", "seq", "event",
                  "_engine", "_request", "_touched", "_id", "_json", "_hashes")
 
     def __init__(self, engine: Engine, seq: int, allowed: bool, tool: str | None, reasons: tuple[Reason, ...],
@@ -91,6 +91,7 @@ class Decision:
                  request: Any, touched: dict[Any, Any], repeat: bool = False) -> None:
         self._engine = engine
         self.seq = seq
+        self.event = seq  # the store's counter when this answer was given (a repeat gets its own)
         self.allowed = allowed
         self.tool = tool
         self.reasons = reasons
@@ -138,11 +139,25 @@ class Decision:
             self._engine._register_id(self._id, self.seq)
         return self._id
 
-    def as_repeat(self) -> Decision:
+    def as_repeat(self, event: int | None = None) -> Decision:
         twin = Decision(self._engine, self.seq, self.allowed, self.tool, self.reasons, self.allowed_by,
                         (), self.time, self._request, self._touched, repeat=True)
         twin._id, twin._hashes = self._id, self._hashes
+        if event is not None:
+            twin.event = event
         return twin
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able record of an ALLOW, for durable idempotency records."""
+        request = self._request.as_json() if hasattr(self._request, "as_json") else self._request
+        return {"seq": self.seq, "tool": self.tool, "allowed_by": list(self.allowed_by), "time": self.time,
+                "request": request, "touched": [[n, k, v] for (n, k), v in sorted(self._touched.items())]}
+
+    @staticmethod
+    def from_snapshot(engine: Engine, snap: dict[str, Any]) -> Decision:
+        touched = {(n, k): v for n, k, v in snap["touched"]}
+        return Decision(engine, snap["seq"], True, snap["tool"], (), tuple(snap["allowed_by"]), (), snap["time"],
+                        snap["request"], touched)
 
     def model(self) -> DecisionModel:
         policy = self._engine.policy

@@ -42,16 +42,22 @@ class Pending:
 class Changes:
     """The writes of one atomic step."""
 
-    __slots__ = ("entries", "nonces", "idempotency", "pending")
+    __slots__ = ("entries", "nonces", "idempotency", "pending", "ids")
 
     def __init__(self) -> None:
         self.entries: dict[EntryKey, Entry] = {}
         self.nonces: dict[tuple[str, str], int] = {}
         self.idempotency: dict[tuple[str, str], Any] = {}
         self.pending: dict[int, Pending] = {}
+        self.ids: dict[str, int] = {}  # decision id -> sequence number, for stores other processes share
+
+
+class StoreError(Exception):
+    """The store cannot be reached or answered with data that does not fit: the engine denies."""
 
 
 class StateStore(Protocol):
+    durable: bool  # shared beyond this process: decision ids are recorded in the store
     def atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
         """Run `step(self, *args)` and apply the Changes it returns, as one atomic step."""
     def next_seq(self) -> int: ...
@@ -62,10 +68,13 @@ class StateStore(Protocol):
     def due_leases(self, now: int) -> list[int]: ...
     def entries(self) -> dict[EntryKey, Entry]: ...
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None: ...
+    def seq_for(self, decision_id: str) -> int | None: ...
 
 
 class MemoryStore:
     """All state in this process, guarded by one lock."""
+
+    durable = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -114,6 +123,9 @@ class MemoryStore:
             _, seq = heapq.heappop(self._leases)
             due.append(seq)
         return due
+
+    def seq_for(self, decision_id: str) -> int | None:
+        return None  # the engine keeps ids in memory when the store is
 
     def entries(self) -> dict[EntryKey, Entry]:
         with self._lock:

@@ -1,0 +1,200 @@
+"""A durable state store in one SQLite file (WAL mode), shared by processes on one host.
+
+Contract: `atomic(step)` is one `BEGIN IMMEDIATE` transaction: the write lock is
+taken before the first read, so the reads, the decision and the writes of effects,
+nonce, idempotency record and pending call are one linearizable step; a crash
+leaves either all of it or none. A busy database is retried until `timeout`; any
+other failure raises `StoreError`, which the engine turns into a DENY
+`store_unavailable` with nothing applied. The file records the policy's SHA-256:
+a store written by another policy version is refused unless migrated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from oxdeai.runtime.store import Changes, Entry, EntryKey, Pending, StoreError
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, written INTEGER,
+                                    PRIMARY KEY (name, key));
+CREATE TABLE IF NOT EXISTS nonces (agent TEXT NOT NULL, nonce TEXT NOT NULL, time INTEGER NOT NULL,
+                                   PRIMARY KEY (agent, nonce));
+CREATE TABLE IF NOT EXISTS idempotency (agent TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                                        time INTEGER NOT NULL, record TEXT NOT NULL, PRIMARY KEY (agent, key));
+CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY, decision_id TEXT, tool TEXT NOT NULL,
+                                    args TEXT NOT NULL, agent TEXT NOT NULL, time INTEGER NOT NULL,
+                                    deadline INTEGER, completed TEXT);
+CREATE INDEX IF NOT EXISTS pending_by_id ON pending (decision_id);
+CREATE INDEX IF NOT EXISTS pending_due ON pending (deadline) WHERE completed IS NULL AND deadline IS NOT NULL;
+"""
+
+
+class StoreMismatchError(StoreError):
+    """The store holds state written under a different policy version."""
+
+
+class SQLiteStore:
+    durable = True
+
+    def __init__(self, path: str, policy_sha256: str, migrate: bool = False, timeout: float = 5.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+            self._bind_policy(policy_sha256, migrate)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store `{path}`: {exc}") from exc
+
+    def _bind_policy(self, sha: str, migrate: bool) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
+            if row is None or migrate:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('policy', ?)", (sha,))
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('seq', '0')")
+            elif row[0] != sha:
+                raise StoreMismatchError(
+                    f"the store `{self.path}` was written by another version of the policy (sha256 {row[0][:12]}…); "
+                    "migrate it with `oxdeai state import` or open it with migrate=True")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    # ---- the atomic step ------------------------------------------------------------
+
+    def atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
+        deadline = time.monotonic() + self.timeout
+        with self._lock:
+            while True:
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        if time.monotonic() < deadline:
+                            continue
+                    raise StoreError(f"the SQLite store is unavailable: {exc}") from exc
+                except sqlite3.Error as exc:
+                    raise StoreError(f"the SQLite store is unavailable: {exc}") from exc
+                try:
+                    result, changes = step(self, *args)
+                    if changes is not None:
+                        self._apply(changes)
+                    self._db.execute("COMMIT")
+                    return result
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise StoreError(f"the SQLite store failed: {exc}") from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _apply(self, changes: Changes) -> None:
+        db = self._db
+        db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
+                       [(n, k, json.dumps(e.value), e.written) for (n, k), e in changes.entries.items()])
+        db.executemany("INSERT OR REPLACE INTO nonces VALUES (?, ?, ?)",
+                       [(a, n, t) for (a, n), t in changes.nonces.items()])
+        rows = []
+        for (agent, key), (fingerprint, at, decision) in changes.idempotency.items():
+            record = decision if isinstance(decision, dict) else decision.snapshot()
+            rows.append((agent, key, fingerprint, at, json.dumps(record, ensure_ascii=False)))
+        db.executemany("INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?)", rows)
+        ids = {seq: decision_id for decision_id, seq in changes.ids.items()}
+        for seq, p in changes.pending.items():
+            decision_id = ids.get(seq)
+            db.execute(
+                "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(seq) DO UPDATE SET "
+                "completed = excluded.completed",
+                (seq, decision_id, p.tool, json.dumps(p.args, ensure_ascii=False),
+                 json.dumps(p.agent, ensure_ascii=False), p.time, p.deadline, p.completed))
+
+    # ---- reads inside a step -----------------------------------------------------------
+
+    def next_seq(self) -> int:
+        row = self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq' "
+                               "RETURNING value").fetchone()
+        return int(row[0])
+
+    def entry(self, key: EntryKey) -> Entry | None:
+        row = self._db.execute("SELECT value, written FROM entries WHERE name = ? AND key = ?", key).fetchone()
+        return None if row is None else Entry(json.loads(row[0]), row[1])
+
+    def nonce(self, scope: tuple[str, str]) -> int | None:
+        row = self._db.execute("SELECT time FROM nonces WHERE agent = ? AND nonce = ?", scope).fetchone()
+        return None if row is None else int(row[0])
+
+    def idempotency(self, scope: tuple[str, str]) -> Any:
+        row = self._db.execute("SELECT fingerprint, time, record FROM idempotency WHERE agent = ? AND key = ?",
+                               scope).fetchone()
+        return None if row is None else (row[0], int(row[1]), json.loads(row[2]))
+
+    def pending(self, seq: int) -> Pending | None:
+        row = self._db.execute("SELECT tool, args, agent, time, deadline, completed FROM pending WHERE seq = ?",
+                               (seq,)).fetchone()
+        if row is None:
+            return None
+        return Pending(row[0], json.loads(row[1]), json.loads(row[2]), row[3], row[4], row[5])
+
+    def seq_for(self, decision_id: str) -> int | None:
+        row = self._db.execute("SELECT seq FROM pending WHERE decision_id = ?", (decision_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def due_leases(self, now: int) -> list[int]:
+        rows = self._db.execute("SELECT seq FROM pending WHERE completed IS NULL AND deadline IS NOT NULL "
+                                "AND deadline <= ? ORDER BY deadline, seq", (now,)).fetchall()
+        return [int(r[0]) for r in rows]
+
+    # ---- whole-state operations ---------------------------------------------------------
+
+    def entries(self) -> dict[EntryKey, Entry]:
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT name, key, value, written FROM entries").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from exc
+        return {(n, k): Entry(json.loads(v), w) for n, k, v, w in rows}
+
+    def replace_entries(self, entries: dict[EntryKey, Entry]) -> None:
+        def step(store: SQLiteStore) -> tuple[None, None]:
+            store._db.execute("DELETE FROM entries")
+            store._db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?)",
+                                  [(n, k, json.dumps(e.value), e.written) for (n, k), e in entries.items()])
+            return None, None
+
+        self.atomic(step)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_store(url: str, policy_sha256: str, migrate: bool = False) -> Any:
+    """A store from its URL: `memory://` or `sqlite:///path/to/state.db`."""
+    from oxdeai.runtime.store import MemoryStore
+
+    if url in ("memory://", "memory:", "memory"):
+        return MemoryStore()
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(url[len("sqlite:///"):], policy_sha256, migrate)  # sqlite:////abs or sqlite:///rel
+    if url.startswith("redis://") or url.startswith("rediss://"):
+        raise StoreError("the Redis store is not available in this version; use sqlite:///PATH or memory://")
+    raise StoreError(f"unknown store URL `{url}`: use memory:// or sqlite:///PATH")
