@@ -79,7 +79,7 @@ def eval_command(file: str, request_arg: str | None, trace_arg: str | None, stat
     policy = load_for_command(file)
     clock = _TraceClock()
     try:
-        store = open_store(store_url, policy.sha256)
+        store = open_store(store_url, policy)
     except StoreError as exc:
         fail_usage(str(exc))
     engine = Engine(policy, store=store, clock=clock)

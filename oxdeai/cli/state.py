@@ -21,7 +21,7 @@ POLICY = click.option("--policy", "policy_path", required=True, help="The policy
 def _engine(store_url: str, policy_path: str, migrate: bool = False) -> Engine:
     policy = load_for_command(policy_path)
     try:
-        return Engine(policy, store=open_store(store_url, policy.sha256, migrate))
+        return Engine(policy, store=open_store(store_url, policy, migrate))
     except StoreError as exc:
         fail_usage(str(exc))
         raise  # unreachable: fail_usage exits

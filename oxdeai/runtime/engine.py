@@ -186,7 +186,11 @@ class Engine:
                 reason: Reason = ("invalid_request", "time",
                           f"host time {request.time} is more than {self.max_skew}s from the engine clock")
                 return self.store.atomic(lambda store: (self._deny_invalid(store, call, [reason], request.time), None))
-            return self.store.atomic(self._decide, request)
+            decision = self.store.atomic(self._decide, request)
+            order = getattr(self.store, "last_order", None)
+            if order is not None:  # a store whose sequence numbers are not its commit order says so
+                decision.event = order
+            return decision
         except StoreError as exc:  # fail closed: nothing was applied
             reason = ("store_unavailable", None, f"the state store failed: {str(exc)[:200]}")
             return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
@@ -402,6 +406,9 @@ class Engine:
             return effects, changes
 
         result = self.store.atomic(step)
+        order = getattr(self.store, "last_order", None)
+        if order is not None:
+            self.last_completion_event = order
         if isinstance(result, CompletionError):
             raise result
         return result  # type: ignore[no-any-return]

@@ -187,14 +187,21 @@ class SQLiteStore:
         self._db.close()
 
 
-def open_store(url: str, policy_sha256: str, migrate: bool = False) -> Any:
-    """A store from its URL: `memory://` or `sqlite:///path/to/state.db`."""
+def open_store(url: str, policy: Any, migrate: bool = False) -> Any:
+    """A store for `policy` from its URL: `memory://`, `sqlite:///path/state.db` (a relative
+    path; `sqlite:////abs/path.db` for an absolute one), or
+    `redis://[:password@]host:port/db[?prefix=...&timeout=S]` (`rediss://` for TLS)."""
     from oxdeai.runtime.store import MemoryStore
 
     if url in ("memory://", "memory:", "memory"):
         return MemoryStore()
     if url.startswith("sqlite:///"):
-        return SQLiteStore(url[len("sqlite:///"):], policy_sha256, migrate)  # sqlite:////abs or sqlite:///rel
-    if url.startswith("redis://") or url.startswith("rediss://"):
-        raise StoreError("the Redis store is not available in this version; use sqlite:///PATH or memory://")
-    raise StoreError(f"unknown store URL `{url}`: use memory:// or sqlite:///PATH")
+        return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from oxdeai.runtime.redis_store import RedisStore
+
+        windows = {s.name: s.window.seconds for s in policy.states.values() if s.window is not None}
+        idempotency = max((d.window.seconds for d in policy.idempotent), default=86_400)
+        return RedisStore(url, policy.name, policy.sha256, migrate, windows,
+                          policy.nonce_window or 86_400, idempotency)
+    raise StoreError(f"unknown store URL `{url}`: use memory://, sqlite:///PATH or redis://HOST:PORT/DB")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -20,19 +18,7 @@ from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.sqlite_store import SQLiteStore, StoreMismatchError, open_store
 from tests.conftest import ACCEPTANCE, ROOT, json_lines, run_cli
-
-CONCURRENT = """policy concurrent version "1"
-agent { id: string }
-tool pay.send(amount: int[1..100])
-limit budget on pay.send: sum args.amount every 1d <= 5_000
-limit inflight on pay.send: concurrent <= 3
-limit rate on pay.send: count per agent.id every 1m <= 150
-effect on complete pay.send when outcome == "failed": budget -= args.amount
-allow send on pay.send
-require nonce within 1h
-idempotent on pay.send within 1h
-"""
-T0 = 1_764_000_000
+from tests.stores.concurrency import CONCURRENT, T0, run_linearizable
 
 
 def test_acceptance_traces_through_sqlite(tmp_path: Path) -> None:
@@ -52,11 +38,11 @@ def test_acceptance_traces_through_sqlite(tmp_path: Path) -> None:
 def test_state_survives_restarts_and_completions_cross_engines(tmp_path: Path) -> None:
     policy = load_policy(CONCURRENT)
     url = f"sqlite:///{tmp_path / 'state.db'}"
-    first = Engine(policy, store=open_store(url, policy.sha256))
+    first = Engine(policy, store=open_store(url, policy))
     call = {"tool": "pay.send", "args": {"amount": 40}, "nonce": "n1", "idempotency_key": "k1"}
     decision = first.decide(call, {"agent": {"id": "a"}, "time": T0})
     assert decision.allowed
-    second = Engine(policy, store=open_store(url, policy.sha256))
+    second = Engine(policy, store=open_store(url, policy))
     assert second.export_state()["budget"]["value"] == 40
     repeat = second.decide({**call, "nonce": "n2"}, {"agent": {"id": "a"}, "time": T0 + 1})
     assert repeat.allowed and repeat.repeat and repeat.decision_id == decision.decision_id
@@ -95,80 +81,8 @@ def test_store_failure_denies_and_recovers(tmp_path: Path) -> None:
     assert engine.decide(call, {"agent": {"id": "a"}, "time": T0}).allowed
 
 
-def _worker(url: str, worker: int, count: int, out: str) -> None:
-    policy = load_policy(CONCURRENT)
-    engine = Engine(policy, store=open_store(url, policy.sha256))
-    rng = random.Random(worker)
-    agent = {"id": f"w{worker}"}
-    events: list[dict[str, Any]] = []
-    sent: list[dict[str, Any]] = []
-    outstanding: list[tuple[str, int]] = []
-    for i in range(count):
-        now = T0 + i // 10
-        if outstanding and (rng.random() < 0.5 or len(outstanding) > 1):
-            decision_id, seq = outstanding.pop(0)
-            outcome = rng.choice(["ok", "failed"])
-            try:
-                engine.complete(decision_id, outcome, now)
-                events.append({"kind": "complete", "event": engine.last_completion_event, "of": seq,
-                               "outcome": outcome, "time": now})
-            except CompletionError:
-                pass
-        call = {"tool": "pay.send", "args": {"amount": rng.randint(1, 100)}, "nonce": f"{worker}-{i}",
-                "idempotency_key": f"{worker}-{i}"}
-        if sent and rng.random() < 0.05:  # a retry: same key and call, fresh nonce
-            call = {**rng.choice(sent), "nonce": f"{worker}-{i}-retry"}
-        elif sent and rng.random() < 0.05:  # a replayed nonce
-            call["nonce"] = rng.choice(sent)["nonce"]
-        decision = engine.decide(call, {"agent": agent, "time": now})
-        sent.append(call)
-        inflight = [after for name, _, _, after in decision.effects if name == "inflight"]
-        events.append({"kind": "decide", "event": decision.event, "seq": decision.seq, "call": call, "time": now,
-                       "allowed": decision.allowed, "repeat": decision.repeat, "inflight": inflight,
-                       "codes": [r[0] for r in decision.reasons]})
-        if decision.allowed and not decision.repeat:
-            outstanding.append((decision.decision_id, decision.seq))
-    Path(out).write_text(json.dumps({"agent": agent, "events": events}))
-
-
-@pytest.mark.parametrize("workers,count", [(8, 2_000)])
-def test_concurrent_processes_are_linearizable(tmp_path: Path, workers: int, count: int) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(url, w, count, str(tmp_path / f"w{w}.json"))) for w in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(600)
-        assert p.exitcode == 0
-    logs = [json.loads((tmp_path / f"w{w}.json").read_text()) for w in range(workers)]
-    events = sorted(((e, log["agent"]) for log in logs for e in log["events"]), key=lambda pair: pair[0]["event"])
-    assert len({e["event"] for e, _ in events}) == len(events)  # one total order
-    # the same requests one at a time, in that order, on an in-memory engine
-    serial = Engine(load_policy(CONCURRENT))
-    ids: dict[int, str] = {}
-    allowed = 0
-    for event, agent in events:
-        if event["kind"] == "complete":
-            serial.complete(ids[event["of"]], event["outcome"], event["time"])
-            continue
-        d = serial.decide(event["call"], {"agent": agent, "time": event["time"]})
-        assert (d.allowed, d.repeat) == (event["allowed"], event["repeat"]), (event, d.reasons)
-        if d.allowed and not d.repeat:
-            ids[event["seq"]] = d.decision_id
-            allowed += 1
-        assert all(v <= 3 for v in event["inflight"])  # the cap held at every instant
-    assert allowed > 50
-    seen = {code for e, _ in events if e["kind"] == "decide" for code in e["codes"]}
-    assert {"limit_exceeded", "replay"} <= seen  # the gates and replay protection were exercised
-    assert any(e["kind"] == "decide" and e["repeat"] for e, _ in events)  # and retries answered from records
-    assert sum(e["kind"] == "decide" for e, _ in events) == workers * count
-    decided = [(e, a) for e, a in events if e["kind"] == "decide" and e["allowed"] and not e["repeat"]]
-    nonces = [(a["id"], e["call"]["nonce"]) for e, a in decided]
-    keys = [(a["id"], e["call"]["idempotency_key"]) for e, a in decided]
-    assert len(set(nonces)) == len(nonces) and len(set(keys)) == len(keys)
-    final = Engine(load_policy(CONCURRENT), store=open_store(url, load_policy(CONCURRENT).sha256)).export_state()
-    assert final["budget"]["value"] <= 5_000 and final["budget"]["value"] == serial.export_state()["budget"]["value"]
+def test_concurrent_processes_are_linearizable(tmp_path: Path) -> None:
+    run_linearizable(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
 
 
 CRASHER = """
@@ -176,9 +90,9 @@ import sys
 from oxdeai import load_policy
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.sqlite_store import open_store
-from tests.stores.test_sqlite import CONCURRENT, T0
+from tests.stores.concurrency import CONCURRENT, T0
 policy = load_policy(CONCURRENT)
-engine = Engine(policy, store=open_store(sys.argv[1], policy.sha256))
+engine = Engine(policy, store=open_store(sys.argv[1], policy))
 i = 0
 while True:
     d = engine.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": str(i), "idempotency_key": str(i)},

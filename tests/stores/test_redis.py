@@ -1,0 +1,129 @@
+"""The Redis store, against a real redis-server started for the test run.
+
+Without a `redis-server` binary these tests skip with the reason, except under
+CI=true, where a missing Redis is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oxdeai import load_policy
+from oxdeai.runtime.engine import Engine
+from oxdeai.runtime.sqlite_store import open_store
+from tests.conftest import ACCEPTANCE, json_lines, run_cli
+from tests.stores.concurrency import CONCURRENT, T0, run_linearizable
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0?prefix=t{uuid.uuid4().hex[:8]}:&timeout=0.5"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no redis-server is installed: .ci/run should have installed it")
+        pytest.skip("no redis-server binary on this machine (install Debian's redis-server to run these tests)")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_acceptance_traces_through_redis(redis_server: RedisServer, tmp_path: Path) -> None:
+    expect = json.loads((ACCEPTANCE / "01-payments" / "expect.json").read_text())
+    for index, spec in enumerate(expect["traces"]):
+        trace = tmp_path / f"t{index}.jsonl"
+        trace.write_text("\n".join(json.dumps(line) for line in spec["trace"]) + "\n")
+        code, out = run_cli("eval", str(ACCEPTANCE / "01-payments" / "policy.oxp"), "--trace", f"@{trace}",
+                            "--store", redis_server.url())
+        assert code == 0, out
+        for line, want in zip(json_lines(out), spec["expect"], strict=True):
+            if want is not None:
+                assert line["decision"] == want["decision"], (index, line, want)
+
+
+def test_concurrent_processes_are_linearizable(redis_server: RedisServer, tmp_path: Path) -> None:
+    run_linearizable(redis_server.url(), tmp_path)
+
+
+def test_redis_stopped_mid_run_denies_then_recovers(redis_server: RedisServer) -> None:
+    policy = load_policy(CONCURRENT)
+    engine = Engine(policy, store=open_store(redis_server.url(), policy))
+    agent = {"agent": {"id": "a"}, "time": T0}
+
+    def call(i: int) -> dict[str, object]:
+        return {"tool": "pay.send", "args": {"amount": 1}, "nonce": f"n{i}", "idempotency_key": f"k{i}"}
+
+    first = engine.decide(call(1), agent)
+    assert first.allowed
+    engine.complete(first.decision_id, "ok", T0)
+    before = engine.export_state()
+    redis_server.stop()
+    try:
+        down = engine.decide(call(2), agent)
+        assert not down.allowed and [r[0] for r in down.reasons] == ["store_unavailable"]
+    finally:
+        redis_server.start()
+    # the server restarted empty (no persistence in this test server): decisions resume
+    assert engine.decide(call(3), agent).allowed
+    assert before["budget"]["value"] == 1
+
+
+def test_nonces_and_records_expire(redis_server: RedisServer) -> None:
+    policy = load_policy(CONCURRENT)
+    store = open_store(redis_server.url(), policy)
+    engine = Engine(policy, store=store)
+    d = engine.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": "n", "idempotency_key": "k"},
+                      {"agent": {"id": "a"}, "time": T0})
+    assert d.allowed
+    expiring = [key for key in store.client.scan_iter(match=store.prefix + "*")
+                if key.startswith((store.prefix + "n:", store.prefix + "i:", store.prefix + 'e:["budget"',
+                                   store.prefix + 'e:["rate"'))]
+    assert len(expiring) == 4 and all(store.client.ttl(key) > 0 for key in expiring)
+    # a concurrency count has no window: it lives until its calls complete
+    assert store.client.ttl(store.prefix + 'e:["inflight",""]') == -1
