@@ -74,7 +74,7 @@ class RedisStore:
                         if changes is not None:
                             self._apply(pipe, changes)
                         pipe.incr(self.prefix + "order")  # counted at EXEC: the commit order
-                        self.last_order = int(pipe.execute()[-1])
+                        self.last_order = int(str(pipe.execute()[-1]))
                         return result
                     except redis.WatchError:
                         continue

@@ -19,7 +19,7 @@ import z3
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.verifier.counterexample import ReplayError, describe, evaluate, extract, replay
+from oxdeai.verifier.counterexample import ReplayError, describe, engine_for, evaluate, extract, replay
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr
 from oxdeai.verifier.solve import DEFAULT_TIME, Answer, Outcome, solve
 from oxdeai.verifier.symbolic import Vars, World, invariant_fits, state_reads, tool_writes
@@ -262,8 +262,8 @@ class Verifier:
                 if result.answer is Answer.FAILS:
                     assert result.model is not None
                     cx = extract(world, result.model)
-                    engine, decision = replay(self.policy, cx)
-                    condition = evaluate(engine, cx["request"], decl.when)
+                    condition = evaluate(engine_for(self.policy, cx), cx["request"], decl.when)  # on the pre-state
+                    _, decision = replay(self.policy, cx)
                     expected = decl.mode is A.AssertMode.NEVER
                     if decision.allowed != expected or not condition:
                         raise ReplayError(f"assertion `{decl.name}`", cx, describe(decision))
