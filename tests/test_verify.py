@@ -216,9 +216,8 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
     policy.write_text(HEAD + "allow s on pay.send\nassert a: never allow pay.send when args.amount > 5\n")
 
     def lying_replay(policy: Any, cx: dict[str, Any], guard: bool = True) -> Any:
-        engine, decision = replay(policy, cx, guard)
-        cx["request"]["args"]["amount"] = 1  # a replay that no longer reproduces
-        return replay(policy, cx, guard)
+        wrong = {**cx, "request": {**cx["request"], "tool": "pay.nope"}}  # an engine that answers otherwise
+        return replay(policy, wrong, guard)
 
     monkeypatch.setattr(properties, "replay", lying_replay)
     code, out = run_cli("verify", str(policy))

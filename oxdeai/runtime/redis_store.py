@@ -145,8 +145,8 @@ class RedisStore:
         key = self.prefix + "leases"
         if self._pipe is not None:
             self._pipe.watch(key)
-        source = self._pipe if self._pipe is not None else self.client
-        return [int(m) for m in source.zrangebyscore(key, "-inf", now)]
+        source: Any = self._pipe if self._pipe is not None else self.client
+        return [int(str(m)) for m in source.zrangebyscore(key, "-inf", now)]
 
     # ---- whole-state operations -----------------------------------------------------------
 
