@@ -310,6 +310,8 @@ class Engine:
             entry = store.entry((name, key))
         if entry is None:
             return state.init
+        if type(entry.value) is not type(state.init):
+            raise StoreError(f"state `{name}` holds {entry.value!r}, which does not fit its type")
         if state.window is not None and entry.written is not None and now // state.window > entry.written // state.window:
             return state.init
         return entry.value

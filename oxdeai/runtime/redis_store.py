@@ -82,6 +82,8 @@ class RedisStore:
                         self._pipe = None
         except redis.RedisError as exc:
             raise StoreError(f"Redis is unavailable: {exc}") from exc
+        except (ValueError, TypeError, KeyError) as exc:  # stored data that does not decode
+            raise StoreError(f"the Redis store holds data that does not fit the policy: {exc}") from exc
         raise StoreError(f"gave up after {self.retries} conflicting attempts")
 
     def _read(self, key: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from oxdeai.runtime.store import Changes, Entry, EntryKey, Pending, StoreError
 
 T = TypeVar("T")
-
+CALL_TTL = 7 * 86_400  # how long a finished call is kept
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, written INTEGER,
@@ -45,9 +45,19 @@ class StoreMismatchError(StoreError):
 class SQLiteStore:
     durable = True
 
-    def __init__(self, path: str, policy_sha256: str, migrate: bool = False, timeout: float = 5.0) -> None:
+    PURGE_EVERY = 256  # commits between purges
+    PURGE_BATCH = 500  # rows deleted per table per purge: purging never stalls a decision for long
+
+    def __init__(self, path: str, policy_sha256: str, migrate: bool = False, timeout: float = 5.0,
+                 windows: dict[str, int] | None = None, nonce_ttl: int = 86_400,
+                 idempotency_ttl: int = 86_400) -> None:
         self.path = path
         self.timeout = timeout
+        self.windows = windows or {}
+        self.nonce_ttl = nonce_ttl
+        self.idempotency_ttl = idempotency_ttl
+        self._commits = 0
+        self._latest = 0  # the newest time this process has written
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -93,8 +103,14 @@ class SQLiteStore:
                     result, changes = step(self, *args)
                     if changes is not None:
                         self._apply(changes)
+                    self._commits += 1
+                    if self._commits % self.PURGE_EVERY == 0:
+                        self._purge()
                     self._db.execute("COMMIT")
                     return result
+                except (ValueError, TypeError, KeyError) as exc:  # stored data that does not decode
+                    self._rollback()
+                    raise StoreError(f"the SQLite store holds data that does not fit the policy: {exc}") from exc
                 except sqlite3.Error as exc:
                     self._rollback()
                     raise StoreError(f"the SQLite store failed: {exc}") from exc
@@ -108,8 +124,26 @@ class SQLiteStore:
         except sqlite3.Error:
             pass
 
+    def _purge(self) -> None:
+        """Forget what can no longer matter: nonces and idempotency records past their
+        window, finished calls past the completion horizon, entries whose window has
+        long passed (they read as their initial value anyway)."""
+        now, db, batch = self._latest, self._db, self.PURGE_BATCH
+        db.execute("DELETE FROM nonces WHERE rowid IN (SELECT rowid FROM nonces WHERE time < ? LIMIT ?)",
+                   (now - self.nonce_ttl, batch))
+        db.execute("DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE time < ? LIMIT ?)",
+                   (now - self.idempotency_ttl, batch))
+        db.execute("DELETE FROM pending WHERE seq IN (SELECT seq FROM pending WHERE completed IS NOT NULL "
+                   "AND time < ? LIMIT ?)", (now - CALL_TTL, batch))
+        for name, window in self.windows.items():
+            db.execute("DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE name = ? "
+                       "AND written < ? LIMIT ?)", (name, now - 2 * window, batch))
+
     def _apply(self, changes: Changes) -> None:
         db = self._db
+        times = [e.written for e in changes.entries.values() if e.written is not None]
+        times += list(changes.nonces.values()) + [p.time for p in changes.pending.values()]
+        self._latest = max([self._latest, *times])
         db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
                        [(n, k, json.dumps(e.value), e.written) for (n, k), e in changes.entries.items()])
         db.executemany("INSERT OR REPLACE INTO nonces VALUES (?, ?, ?)",
@@ -196,7 +230,10 @@ def open_store(url: str, policy: Any, migrate: bool = False) -> Any:
     if url in ("memory://", "memory:", "memory"):
         return MemoryStore()
     if url.startswith("sqlite:///"):
-        return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate)
+        windows = {s.name: s.window.seconds for s in policy.states.values() if s.window is not None}
+        idempotency = max((d.window.seconds for d in policy.idempotent), default=86_400)
+        return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate, 5.0, windows,
+                           policy.nonce_window or 86_400, idempotency)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from oxdeai.runtime.redis_store import RedisStore
 

@@ -122,3 +122,29 @@ def test_sigkill_leaves_the_store_consistent(tmp_path: Path) -> None:
     assert entries[("budget", "")] == allowed
     assert entries[("rate", "c")] <= allowed
     assert entries[("inflight", "")] == open_calls
+
+
+def test_storage_stays_bounded_under_a_steady_stream(tmp_path: Path) -> None:
+    policy = load_policy(CONCURRENT.replace("require nonce within 1h", "require nonce within 1m")
+                         .replace("idempotent on pay.send within 1h", "idempotent on pay.send within 1m"))
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
+    engine = Engine(policy, store=store)
+    for i in range(6_000):
+        d = engine.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": str(i), "idempotency_key": str(i)},
+                          {"agent": {"id": f"a{i % 50}"}, "time": T0 + i})  # one call a second, for 100 minutes
+        if d.allowed:
+            engine.complete(d.decision_id, "ok", T0 + i)
+    db = sqlite3.connect(tmp_path / "state.db")
+    nonces = db.execute("SELECT COUNT(*) FROM nonces").fetchone()[0]
+    records = db.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0]
+    assert nonces < 600 and records < 600  # about a window's worth (60) plus one purge interval, not 6,000
+
+
+def test_data_that_does_not_fit_the_policy_is_store_unavailable(tmp_path: Path) -> None:
+    policy = load_policy(CONCURRENT)
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
+    engine = Engine(policy, store=store)
+    store._db.execute("""INSERT INTO entries VALUES ('budget', '', '"lots"', NULL)""")
+    d = engine.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": "n", "idempotency_key": "k"},
+                      {"agent": {"id": "a"}, "time": T0})
+    assert [r[0] for r in d.reasons] == ["store_unavailable"]
