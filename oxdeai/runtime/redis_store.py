@@ -44,6 +44,7 @@ class RedisStore:
         self.idempotency_ttl = idempotency_ttl
         self.retries = retries
         self._pipe: Any = None
+        self._cache: dict[str, Any] = {}
         self.last_order: int | None = None  # the commit order of this process's last step
         try:
             stored = self.client.hget(self.prefix + "meta", "policy")
@@ -68,6 +69,7 @@ class RedisStore:
             for _ in range(self.retries):
                 with self.client.pipeline(transaction=True) as pipe:
                     self._pipe = pipe
+                    self._cache = {}
                     try:
                         result, changes = step(self, *args)
                         pipe.multi()
@@ -80,13 +82,29 @@ class RedisStore:
                         continue
                     finally:
                         self._pipe = None
+                        self._cache = {}
         except redis.RedisError as exc:
             raise StoreError(f"Redis is unavailable: {exc}") from exc
         except (ValueError, TypeError, KeyError) as exc:  # stored data that does not decode
             raise StoreError(f"the Redis store holds data that does not fit the policy: {exc}") from exc
         raise StoreError(f"gave up after {self.retries} conflicting attempts")
 
+    def prefetch(self, entries: list[EntryKey], nonce: tuple[str, str] | None,
+                 idempotency: tuple[str, str] | None) -> None:
+        """WATCH and read, in two round trips, every key the step is about to read."""
+        pipe = self._pipe
+        if pipe is None:
+            return
+        keys = [self._k("e", *e) for e in entries]
+        keys += [self._k("n", *nonce)] if nonce else []
+        keys += [self._k("i", *idempotency)] if idempotency else []
+        if keys:
+            pipe.watch(*keys)
+            self._cache = dict(zip(keys, pipe.mget(keys), strict=True))
+
     def _read(self, key: str) -> Any:
+        if key in self._cache:
+            return self._cache[key]
         pipe = self._pipe
         if pipe is None:
             return self.client.get(key)
