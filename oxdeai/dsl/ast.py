@@ -437,3 +437,23 @@ class Policy:
     header: Header
     decls: tuple[Decl, ...]
     span: Span = _span()
+
+
+def bare_names(expr: Expr | None) -> set[str]:
+    """Every bare `Name` an expression mentions (states, consts, `time`, `outcome`)."""
+    found: set[str] = set()
+
+    def walk(e: object) -> None:
+        if isinstance(e, Name):
+            found.add(e.name)
+        for slot in getattr(e, "__slots__", ()):
+            child = getattr(e, slot, None)
+            if isinstance(child, tuple):
+                for c in child:
+                    walk(c)
+            elif hasattr(child, "__slots__") and not isinstance(child, Span):
+                walk(child)
+
+    if expr is not None:
+        walk(expr)
+    return found

@@ -550,18 +550,4 @@ def _fingerprint(req: Request) -> str:
 
 
 def _state_reads(expr: A.Expr, states: dict[str, A.StateDecl]) -> set[str]:
-    found: set[str] = set()
-
-    def walk(e: Any) -> None:
-        if isinstance(e, A.Name) and e.name in states:
-            found.add(e.name)
-        for slot in getattr(e, "__slots__", ()):
-            child = getattr(e, slot, None)
-            if isinstance(child, tuple):
-                for c in child:
-                    walk(c)
-            elif hasattr(child, "__slots__") and not isinstance(child, A.Span):
-                walk(child)
-
-    walk(expr)
-    return found
+    return A.bare_names(expr) & states.keys()

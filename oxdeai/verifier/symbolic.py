@@ -216,19 +216,4 @@ def invariant_fits(policy: CheckedPolicy, inv: A.InvariantDecl, tool: str) -> bo
 
 
 def state_reads(expr: A.Expr | None, policy: CheckedPolicy) -> set[str]:
-    found: set[str] = set()
-
-    def walk(e: Any) -> None:
-        if isinstance(e, A.Name) and e.name in policy.states:
-            found.add(e.name)
-        for slot in getattr(e, "__slots__", ()):
-            child = getattr(e, slot, None)
-            if isinstance(child, tuple):
-                for c in child:
-                    walk(c)
-            elif hasattr(child, "__slots__") and not isinstance(child, A.Span):
-                walk(child)
-
-    if expr is not None:
-        walk(expr)
-    return found
+    return A.bare_names(expr) & policy.states.keys()
