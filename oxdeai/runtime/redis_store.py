@@ -45,6 +45,7 @@ class RedisStore:
         self.retries = retries
         self._pipe: Any = None
         self._cache: dict[str, Any] = {}
+        self._seq_next = self._seq_end = 0
         self.last_order: int | None = None  # the commit order of this process's last step
         try:
             stored = self.client.hget(self.prefix + "meta", "policy")
@@ -135,8 +136,14 @@ class RedisStore:
 
     # ---- reads inside a step ----------------------------------------------------------
 
+    SEQ_BLOCK = 64  # sequence numbers reserved per INCRBY: unique across engines, not gap-free
+
     def next_seq(self) -> int:
-        return int(self.client.incr(self.prefix + "seq"))
+        if self._seq_next >= self._seq_end:
+            self._seq_end = int(self.client.incrby(self.prefix + "seq", self.SEQ_BLOCK)) + 1
+            self._seq_next = self._seq_end - self.SEQ_BLOCK
+        self._seq_next += 1
+        return self._seq_next - 1
 
     def entry(self, key: EntryKey) -> Entry | None:
         raw = self._read(self._k("e", *key))
