@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -127,3 +128,26 @@ def test_nonces_and_records_expire(redis_server: RedisServer) -> None:
     assert len(expiring) == 4 and all(store.client.ttl(key) > 0 for key in expiring)
     # a concurrency count has no window: it lives until its calls complete
     assert store.client.ttl(store.prefix + 'e:["inflight",""]') == -1
+
+
+def test_sigkill_leaves_redis_consistent(redis_server: RedisServer) -> None:
+    import signal
+
+    from tests.conftest import ROOT
+    from tests.stores.test_sqlite import CRASHER
+
+    url = redis_server.url()
+    proc = subprocess.Popen([sys.executable, "-c", CRASHER, url], cwd=ROOT, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"running"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    policy = load_policy(CONCURRENT)
+    store = open_store(url, policy)
+    calls = [json.loads(store.client.get(k)) for k in store.client.scan_iter(match=store.prefix + "p:*")]
+    entries = store.entries()
+    assert calls
+    # every recorded decision's effects are applied, and no effect is without its decision
+    assert entries[("budget", "")].value == len(calls)
+    assert entries[("inflight", "")].value == sum(1 for c in calls if c[5] is None)
