@@ -1,11 +1,13 @@
 """A state store in Redis, shared by many engine processes on many hosts.
 
-Contract: `atomic(step)` is an optimistic transaction: every key the step reads is
-WATCHed before it is read, and the writes go in one MULTI/EXEC; if another engine
-changed a watched key in between, EXEC fails and the step is run again (at most
-`retries` times, then `StoreError`). So the read, the decision and the writes of
-one decision are linearizable. Decision sequence numbers come from INCR (unique,
-not gap-free). Any connection failure or timeout raises `StoreError`: the engine
+Contract: `atomic(step)` is an optimistic transaction. The step's reads are recorded
+(what the engine knows it will read comes in one MGET); the commit is one Lua script
+that checks every key read still holds exactly what was read and, only then, applies
+all the writes and counts the commit order — Redis runs a script atomically. If
+another engine changed a key in between, the step runs again (at most `retries`
+times, then `StoreError`). So the read, the decision and the writes of one decision
+are linearizable. Decision sequence numbers are reserved in blocks with INCRBY
+(unique, not gap-free). Any connection failure or timeout raises `StoreError`: the engine
 denies with `store_unavailable` and nothing is applied. Nonces, idempotency
 records, windowed entries and finished calls expire by Redis TTLs. All keys of a
 policy share a prefix, so several policies can share one Redis.
@@ -22,6 +24,31 @@ from oxdeai.runtime.store import Changes, Entry, EntryKey, Pending, StoreError
 
 T = TypeVar("T")
 CALL_TTL = 7 * 86_400  # how long an allowed call can still be completed
+NIL = "(absent)"  # stands for "the key was absent": no stored value (JSON or an int) looks like it
+
+# KEYS: the keys the step read, then one key per write, then the order counter.
+# ARGV: the number of read keys, the raw values read (NIL for absent), then per write
+# (op, value, number): set with a TTL (0: none), zadd with a score, zrem, incr.
+CAS_SCRIPT = """
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local v = redis.call('GET', KEYS[i])
+  if v == false then v = '(absent)' end
+  if v ~= ARGV[i + 1] then return -1 end
+end
+local a = n + 2
+for i = n + 1, #KEYS - 1 do
+  local op, value, number = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  if op == 'set' then
+    if number > 0 then redis.call('SET', KEYS[i], value, 'EX', number) else redis.call('SET', KEYS[i], value) end
+  elseif op == 'zadd' then redis.call('ZADD', KEYS[i], number, value)
+  elseif op == 'zrem' then redis.call('ZREM', KEYS[i], value)
+  elseif op == 'incr' then redis.call('INCR', KEYS[i])
+  end
+end
+return redis.call('INCR', KEYS[#KEYS])
+"""
 
 
 class RedisStore:
@@ -43,8 +70,9 @@ class RedisStore:
         self.nonce_ttl = nonce_ttl
         self.idempotency_ttl = idempotency_ttl
         self.retries = retries
-        self._pipe: Any = None
-        self._cache: dict[str, Any] = {}
+        self._reads: dict[str, Any] = {}  # what the running step read: key -> raw value (None: absent)
+        self._stepping = False
+        self._cas = self.client.register_script(CAS_SCRIPT)
         self._seq_next = self._seq_end = 0
         self.last_order: int | None = None  # the commit order of this process's last step
         try:
@@ -68,71 +96,84 @@ class RedisStore:
         redis = self._redis
         try:
             for _ in range(self.retries):
-                with self.client.pipeline(transaction=True) as pipe:
-                    self._pipe = pipe
-                    self._cache = {}
-                    try:
-                        result, changes = step(self, *args)
-                        pipe.multi()
-                        if changes is not None:
-                            self._apply(pipe, changes)
-                        pipe.incr(self.prefix + "order")  # counted at EXEC: the commit order
-                        self.last_order = int(str(pipe.execute()[-1]))
-                        return result
-                    except redis.WatchError:
-                        continue
-                    finally:
-                        self._pipe = None
-                        self._cache = {}
+                self._reads = {}
+                self._stepping = True
+                try:
+                    result, changes = step(self, *args)
+                finally:
+                    self._stepping = False
+                order = self._commit(changes or Changes())
+                if order >= 0:
+                    self.last_order = order
+                    return result
         except redis.RedisError as exc:
             raise StoreError(f"Redis is unavailable: {exc}") from exc
         except (ValueError, TypeError, KeyError) as exc:  # stored data that does not decode
             raise StoreError(f"the Redis store holds data that does not fit the policy: {exc}") from exc
         raise StoreError(f"gave up after {self.retries} conflicting attempts")
 
+    def _commit(self, changes: Changes) -> int:
+        """One script call: if every key the step read still holds what it read, apply the
+        writes and return the commit order; else -1 (the step runs again)."""
+        read_keys = list(self._reads)
+        expected = [NIL if v is None else v for v in self._reads.values()]
+        write_keys, ops = self._writes(changes)
+        keys = read_keys + write_keys + [self.prefix + "order"]
+        return int(self._cas(keys=keys, args=[len(read_keys), *expected, *ops]))
+
     def prefetch(self, entries: list[EntryKey], nonce: tuple[str, str] | None,
                  idempotency: tuple[str, str] | None) -> None:
-        """WATCH and read, in two round trips, every key the step is about to read."""
-        pipe = self._pipe
-        if pipe is None:
-            return
+        """Read, in one round trip, every key the step is about to read."""
         keys = [self._k("e", *e) for e in entries]
         keys += [self._k("n", *nonce)] if nonce else []
         keys += [self._k("i", *idempotency)] if idempotency else []
-        if keys:
-            pipe.watch(*keys)
-            self._cache = dict(zip(keys, pipe.mget(keys), strict=True))
+        keys = [k for k in keys if k not in self._reads]
+        if keys and self._stepping:
+            self._reads.update(zip(keys, self.client.mget(keys), strict=True))
 
     def _read(self, key: str) -> Any:
-        if key in self._cache:
-            return self._cache[key]
-        pipe = self._pipe
-        if pipe is None:
-            return self.client.get(key)
-        pipe.watch(key)
-        return pipe.get(key)
+        if key not in self._reads:
+            value = self.client.get(key)
+            if not self._stepping:
+                return value
+            self._reads[key] = value
+        return self._reads[key]
 
-    def _apply(self, pipe: Any, changes: Changes) -> None:
+    def _writes(self, changes: Changes) -> tuple[list[str], list[Any]]:
+        keys: list[str] = []
+        ops: list[Any] = []
+
+        def put(key: str, value: str, ttl: int | None) -> None:
+            keys.append(key)
+            ops.extend(["set", value, ttl or 0])
+
         for (name, key), entry in changes.entries.items():
             window = self.windows.get(name)
-            pipe.set(self._k("e", name, key), json.dumps([entry.value, entry.written]),
-                     ex=2 * window + 60 if window else None)
+            put(self._k("e", name, key), json.dumps([entry.value, entry.written]), 2 * window + 60 if window else None)
         for (agent, nonce), at in changes.nonces.items():
-            pipe.set(self._k("n", agent, nonce), at, ex=self.nonce_ttl + 60)
+            put(self._k("n", agent, nonce), str(at), self.nonce_ttl + 60)
         for (agent, key), (fingerprint, at, decision) in changes.idempotency.items():
             record = decision if isinstance(decision, dict) else decision.snapshot()
-            pipe.set(self._k("i", agent, key), json.dumps([fingerprint, at, record], ensure_ascii=False),
-                     ex=self.idempotency_ttl + 60)
+            put(self._k("i", agent, key), json.dumps([fingerprint, at, record], ensure_ascii=False),
+                self.idempotency_ttl + 60)
         ids = {seq: decision_id for decision_id, seq in changes.ids.items()}
+        leases_changed = False
         for seq, p in changes.pending.items():
             body = json.dumps([p.tool, p.args, p.agent, p.time, p.deadline, p.completed], ensure_ascii=False)
-            pipe.set(self._k("p", seq), body, ex=CALL_TTL)
+            put(self._k("p", seq), body, CALL_TTL)
             if seq in ids:
-                pipe.set(self._k("id", ids[seq]), seq, ex=CALL_TTL)
-            if p.deadline is not None and p.completed is None:
-                pipe.zadd(self.prefix + "leases", {str(seq): p.deadline})
-            else:
-                pipe.zrem(self.prefix + "leases", str(seq))
+                put(self._k("id", ids[seq]), str(seq), CALL_TTL)
+            if p.deadline is not None:
+                keys.append(self.prefix + "leases")
+                if p.completed is None:
+                    ops.extend(["zadd", str(seq), p.deadline])
+                else:
+                    ops.extend(["zrem", str(seq), 0])
+                leases_changed = True
+        if leases_changed:  # readers of the lease set compare this version
+            keys.append(self.prefix + "leases_version")
+            ops.extend(["incr", "", 0])
+        return keys, ops
 
     # ---- reads inside a step ----------------------------------------------------------
 
@@ -169,11 +210,8 @@ class RedisStore:
         return None if raw is None else int(raw)
 
     def due_leases(self, now: int) -> list[int]:
-        key = self.prefix + "leases"
-        if self._pipe is not None:
-            self._pipe.watch(key)
-        source: Any = self._pipe if self._pipe is not None else self.client
-        return [int(str(m)) for m in source.zrangebyscore(key, "-inf", now)]
+        self._read(self.prefix + "leases_version")  # the commit fails if the set changed since
+        return [int(str(m)) for m in self.client.zrangebyscore(self.prefix + "leases", "-inf", now)]
 
     # ---- whole-state operations -----------------------------------------------------------
 
