@@ -183,26 +183,9 @@ class RequestSchema:
             reasons.append(_invalid("tool", f"unknown tool `{shown}`"))
             return reasons
         validator, param_names = entry
-        raw_args = call.get("args", {})
-        args: dict[str, Any] = {}
-        if not isinstance(raw_args, dict):
-            reasons.append(_invalid("args", "`args` must be an object"))
-        else:
-            try:
-                model = validator.validate_python(raw_args)
-                args = {name: getattr(model, f"f_{name}") for name in param_names}
-            except ValidationError as exc:
-                reasons.extend(_reasons_from(exc, "args"))
+        args = _validate_object(call.get("args", {}), validator, param_names, "args", reasons)
         raw_agent = context.get("agent", {})
-        agent: dict[str, Any] = {}
-        if not isinstance(raw_agent, dict):
-            reasons.append(_invalid("agent", "`agent` must be an object"))
-        else:
-            try:
-                model = self.agent_validator.validate_python(raw_agent)
-                agent = {name: getattr(model, f"f_{name}") for name in self.agent_fields}
-            except ValidationError as exc:
-                reasons.extend(_reasons_from(exc, "agent"))
+        agent = _validate_object(raw_agent, self.agent_validator, self.agent_fields, "agent", reasons)
         time = context.get("time", clock_time)
         if type(time) is not int or not 0 <= time <= MAX_SAFE_INT:
             reasons.append(_invalid("time", "`time` must be an integer number of Unix seconds"))
@@ -219,6 +202,20 @@ class RequestSchema:
         if not isinstance(agent_id, str):
             agent_id = "" if agent_id is None else str(agent_id)
         return Request(tool, args, agent, agent_id, time, optional["nonce"], optional["idempotency_key"])
+
+
+def _validate_object(raw: Any, validator: Any, names: tuple[str, ...], prefix: str,
+                     reasons: list[Reason]) -> dict[str, Any]:
+    """Validate `args` or `agent` with its pydantic model; problems go to `reasons`."""
+    if not isinstance(raw, dict):
+        reasons.append(_invalid(prefix, f"`{prefix}` must be an object"))
+        return {}
+    try:
+        model = validator.validate_python(raw)
+    except ValidationError as exc:
+        reasons.extend(_reasons_from(exc, prefix))
+        return {}
+    return {name: getattr(model, f"f_{name}") for name in names}
 
 
 def _bad_string(value: str) -> bool:
