@@ -415,3 +415,14 @@ def test_an_engine_failure_is_a_deny_never_an_exception(monkeypatch: pytest.Monk
     assert not d.allowed and codes(d) == ["internal_error"]
     assert engine.export_state() == before
     json.loads(d.to_json())
+
+
+def test_a_refused_completion_still_applies_due_lease_expiries() -> None:
+    engine = make()
+    run = {"tool": "ops.run", "args": {"job": "j"}}
+    assert engine.decide({**run, "nonce": "a"}, {"agent": AGENT, "time": T0}).allowed
+    denied = engine.decide({**run, "nonce": "b"}, {"agent": AGENT, "time": T0 + 1})
+    assert codes(denied) == ["limit_exceeded"]
+    with pytest.raises(CompletionError):
+        engine.complete(denied.decision_id, "ok", T0 + 61)  # the first event after the lease: it expires the call
+    assert engine.decide({**run, "nonce": "c"}, {"agent": AGENT, "time": T0 + 62}).allowed

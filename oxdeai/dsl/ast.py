@@ -22,10 +22,6 @@ class Span:
     end_line: int
     end_column: int
 
-    @staticmethod
-    def none() -> Span:
-        return Span(0, 0, 0, 0)
-
 
 NO_SPAN = Span(0, 0, 0, 0)
 

@@ -416,22 +416,23 @@ class Engine:
         """Report that an allowed call finished; applies its `on complete` effects once."""
         if outcome not in OUTCOMES:
             raise CompletionError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        seq = self._ids.get(decision_id)
-        if seq is None and self.store.durable:
-            seq = self.store.atomic(lambda store: (store.seq_for(decision_id), None))
-        if seq is None:
-            raise CompletionError(f"unknown decision `{decision_id}`")
+        known = self._ids.get(decision_id)
         now = self.clock() if time is None else time
 
         def step(store: StateStore) -> tuple[Any, Changes | None]:
             changes = Changes()
             self._expire_leases(store, now, changes)
+            written = changes if changes.entries or changes.pending else None  # expiries apply regardless
+            # a shared store knows calls other engines allowed: look the id up in the same step
+            seq = known if known is not None or not store.durable else store.seq_for(decision_id)
+            if seq is None:
+                return CompletionError(f"unknown decision `{decision_id}`"), written
             pending = changes.pending.get(seq) or store.pending(seq)
             if pending is None:
-                return CompletionError(f"decision `{decision_id}` was denied; only allowed calls complete"), None
+                return CompletionError(f"decision `{decision_id}` was denied; only allowed calls complete"), written
             if pending.completed is not None:
                 return CompletionError(f"decision `{decision_id}` was already completed ({pending.completed})"), \
-                    changes if changes.entries else None
+                    written
             effects = self._complete_one(store, seq, pending, outcome, now, changes)
             self.last_completion_event = store.next_seq()  # orders completions among decisions
             return effects, changes

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time as timer
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import z3
@@ -50,8 +50,6 @@ class _Verdict:
     status: str
     counterexample: dict[str, Any] | None = None
     reason: str | None = None
-    world: World | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _prefer(world: World) -> list[list[Any]]:

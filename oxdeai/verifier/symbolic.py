@@ -18,8 +18,6 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.schema import MAX_SAFE_INT, MAX_STRING
 from oxdeai.verifier.encode import Env, encode_expr, scalar_alphabet, z3_str
 
-OUTCOMES = ("ok", "failed", "expired")
-
 
 def sort_of(t: A.Type | A.IntType | A.BoolType) -> z3.SortRef:
     match t:

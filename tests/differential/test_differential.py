@@ -19,6 +19,7 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.dsl.regex import RegexError, parse_regex
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.interpreter import Ctx, compile_regex, eval_expr
+from oxdeai.runtime.store import Changes
 from oxdeai.verifier.counterexample import extract, replay
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, encode_value, z3_str
 from oxdeai.verifier.properties import verify_policy
@@ -203,11 +204,6 @@ def test_proved_survives_simulation(generated: tuple[str, CheckedPolicy], data: 
                 if A.matches_any(a.patterns, request["tool"]):
                     engine_check.import_state(before, request["time"])
                     ctx = engine_check._ctx(engine_check.store, request["tool"], request["args"], request["agent"],
-                                            request["time"], {}, _changes())
+                                            request["time"], {}, Changes())
                     assert not eval_expr(a.when, ctx) if a.when is not None else False, (a.name, request)
 
-
-def _changes() -> Any:
-    from oxdeai.runtime.store import Changes
-
-    return Changes()
