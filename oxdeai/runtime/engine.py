@@ -76,7 +76,6 @@ class _ToolPlan:
     idempotent_window: int | None
     lease: int | None
     invariants: tuple[_Invariant, ...]  # those reading a state this tool's effects may write
-    touches: tuple[str, ...]  # every state a decision on this tool may read or write
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,29 +129,6 @@ class Engine:
         plan = self._plans[tool] = self._plan(tool)
         return plan
 
-    def _touched_states(self, tool: str, invariants: tuple[_Invariant, ...]) -> tuple[str, ...]:
-        """Every state a decision on `tool` may read or write (for stores that prefetch)."""
-        p = self.policy
-        names: set[str] = set()
-        for r in p.rules:
-            if A.matches_any(r.patterns, tool) and r.when is not None:
-                names |= _state_reads(r.when, p.states)
-        for g in p.gates:
-            if A.matches_any(g.patterns, tool):
-                names |= {g.name} | _state_reads(g.amount, p.states)
-        for e in p.effects:
-            if A.matches_any(e.patterns, tool) and not e.on_complete:
-                names |= {a.target for a in e.assigns}
-                for part in [e.when, *(a.value for a in e.assigns)]:
-                    if part is not None:
-                        names |= _state_reads(part, p.states)
-        for inv in invariants:
-            names |= inv.reads
-        params = {q.name for q in p.tools[tool].params}
-        computable = [n for n in sorted(names)
-                      if all(not isinstance(k, A.Arg) or k.name in params for k in p.states[n].key)]
-        return tuple(computable)
-
     def _plan(self, tool: str) -> _ToolPlan:
         p, consts = self.policy, self._consts
 
@@ -193,8 +169,7 @@ class Engine:
         return _ToolPlan(rules(A.RuleKind.DENY), rules(A.RuleKind.ALLOW),
                          compile_rules(conditions(A.RuleKind.DENY), conditions(A.RuleKind.ALLOW), consts),
                          gates, effects(False), effects(True),
-                         max(windows) if windows else None, min(leases) if leases else None, invariants,
-                         self._touched_states(tool, invariants))
+                         max(windows) if windows else None, min(leases) if leases else None, invariants)
 
     # ---- deciding --------------------------------------------------------------
 
@@ -236,10 +211,6 @@ class Engine:
         plan = self._plans.get(req.tool) or self._plan_for(req.tool)
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, req.tool, req.args, req.agent, req.time, reads, changes)
-        if store.durable and hasattr(store, "prefetch"):  # one round trip for everything the step will read
-            store.prefetch([(n, self._key_text(self._states[n], ctx)) for n in plan.touches],
-                           (req.agent_id, req.nonce) if req.nonce is not None else None,
-                           (req.agent_id, req.idempotency_key) if req.idempotency_key is not None else None)
 
         def deny(reasons: list[Reason]) -> tuple[Decision, Changes | None]:
             seq = store.next_seq()

@@ -19,16 +19,40 @@ if TYPE_CHECKING:
     from oxdeai.runtime.engine import Engine
 
 
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-be")
+
+
 def _sorted(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value, key=lambda s: s.encode("utf-16-be"))}
+        # code point order is UTF-16 order when every key is ASCII (the common case, and cheap to test)
+        keys = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16)
+        return {k: _sorted(value[k]) for k in keys}
     if isinstance(value, (list, tuple)):
         return [_sorted(v) for v in value]
     return value
 
 
+def _ascii_keys(value: Any) -> bool:
+    """True when every object key inside `value` is ASCII, where code point order is UTF-16 order."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not k.isascii() or (isinstance(v, _CONTAINERS) and not _ascii_keys(v)):
+                return False
+    elif isinstance(value, _CONTAINERS):
+        return all(not isinstance(v, _CONTAINERS) or _ascii_keys(v) for v in value)
+    return True
+
+
+_CONTAINERS = (dict, list, tuple)
+_plain_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+_sorted_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True).encode
+
+
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(_sorted(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if _ascii_keys(value):  # the common case: the encoder's own key sort is the right one
+        return _sorted_json(value).encode("utf-8")
+    return _plain_json(_sorted(value)).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

@@ -1,21 +1,27 @@
 """A state store in Redis, shared by many engine processes on many hosts.
 
-Contract: `atomic(step)` is an optimistic transaction. The step's reads are recorded
-(what the engine knows it will read comes in one MGET); the commit is one Lua script
-that checks every key read still holds exactly what was read and, only then, applies
-all the writes and counts the commit order — Redis runs a script atomically. If
-another engine changed a key in between, the step runs again (at most `retries`
-times, then `StoreError`). So the read, the decision and the writes of one decision
-are linearizable. Decision sequence numbers are reserved in blocks with INCRBY
-(unique, not gap-free). Any connection failure or timeout raises `StoreError`: the engine
-denies with `store_unavailable` and nothing is applied. Nonces, idempotency
-records, windowed entries and finished calls expire by Redis TTLs. All keys of a
-policy share a prefix, so several policies can share one Redis.
+Contract: `atomic(step)` is an optimistic transaction validated by Redis. The step
+reads from this process's cache of what Redis last held (a key never seen is taken
+to be absent); the commit is one Lua script that checks every key the step read
+still holds exactly that, and that the leases due at the step's time are exactly
+those the step expired, and only then applies all the writes and counts the commit
+order — Redis runs a script atomically. If anything differs, the script writes
+nothing and returns what Redis holds; the cache takes it and the step runs again
+(at most `retries` times, then `StoreError`). So a decision costs one round trip
+when the cache is right, and the read, the decision and the writes of one decision
+are linearizable whether it is or not: the cache only ever saves reads, it never
+decides. Decision sequence numbers are reserved in blocks with INCRBY (unique, not
+gap-free). Any connection failure or timeout raises `StoreError`: the engine denies
+with `store_unavailable` and nothing is applied. Nonces, idempotency records,
+windowed entries and finished calls expire by Redis TTLs. All keys of a policy
+share a prefix, so several policies can share one Redis.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
@@ -23,31 +29,58 @@ from urllib.parse import parse_qs, urlparse
 from oxdeai.runtime.store import Changes, Entry, EntryKey, Pending, StoreError
 
 T = TypeVar("T")
+_json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 CALL_TTL = 7 * 86_400  # how long an allowed call can still be completed
 NIL = "(absent)"  # stands for "the key was absent": no stored value (JSON or an int) looks like it
+CACHE_LIMIT = 50_000  # keys remembered per process; past it the cache starts again empty
 
-# KEYS: the keys the step read, then one key per write, then the order counter.
-# ARGV: the number of read keys, the raw values read (NIL for absent), then per write
-# (op, value, number): set with a TTL (0: none), zadd with a score, zrem, incr.
+# KEYS: the n keys the step read, one key per write, then the lease set and the order counter.
+# ARGV: n, the n values read (NIL for absent), the step's time when it asked for due leases
+# ('' if it did not), how many leases it found due, their members, then per write
+# (op, value, number): set with a TTL (0: none), zadd with a score, zrem.
+# Returns the commit order, or (nothing written) {-1, the n values now held, the due
+# leases now as member, score pairs}.
 CAS_SCRIPT = """
 local n = tonumber(ARGV[1])
+local leases, order = KEYS[#KEYS - 1], KEYS[#KEYS]
+local now, due = ARGV[n + 2], tonumber(ARGV[n + 3])
+local fresh = true
 for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if v == false then v = '(absent)' end
-  if v ~= ARGV[i + 1] then return -1 end
+  if v ~= ARGV[i + 1] then fresh = false break end
 end
-local a = n + 2
-for i = n + 1, #KEYS - 1 do
+if fresh and now ~= '' then
+  if redis.call('ZCOUNT', leases, '-inf', now) ~= due then fresh = false end
+  for i = 1, due do
+    local score = redis.call('ZSCORE', leases, ARGV[n + 3 + i])
+    if not score or tonumber(score) > tonumber(now) then fresh = false break end
+  end
+end
+if not fresh then
+  local held = {-1}
+  for i = 1, n do
+    local v = redis.call('GET', KEYS[i])
+    if v == false then v = '(absent)' end
+    held[#held + 1] = v
+  end
+  if now ~= '' then
+    for _, v in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'WITHSCORES')) do held[#held + 1] = v end
+  end
+  return held
+end
+local a = n + 4 + due
+for i = n + 1, #KEYS - 2 do
   local op, value, number = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
   if op == 'set' then
     if number > 0 then redis.call('SET', KEYS[i], value, 'EX', number) else redis.call('SET', KEYS[i], value) end
   elseif op == 'zadd' then redis.call('ZADD', KEYS[i], number, value)
   elseif op == 'zrem' then redis.call('ZREM', KEYS[i], value)
-  elseif op == 'incr' then redis.call('INCR', KEYS[i])
   end
 end
-return redis.call('INCR', KEYS[#KEYS])
+return redis.call('INCR', order)
 """
 
 
@@ -70,9 +103,16 @@ class RedisStore:
         self.nonce_ttl = nonce_ttl
         self.idempotency_ttl = idempotency_ttl
         self.retries = retries
-        self._reads: dict[str, Any] = {}  # what the running step read: key -> raw value (None: absent)
+        self._cache: dict[str, str | None] = {}  # key -> raw value Redis last held (None: absent)
+        self._leases: dict[str, int] = {}  # lease set as last known: seq -> deadline
+        self._reads: dict[str, str | None] = {}  # what the running step read
+        self._due_at: int | None = None  # the time the running step asked for due leases at
+        self._due: list[str] = []  # and what it was told
         self._stepping = False
-        self._cas = self.client.register_script(CAS_SCRIPT)
+        self._entry_keys: dict[EntryKey, str] = {}  # (state, key) -> Redis key, memoized
+        self._cas_sha = hashlib.sha1(CAS_SCRIPT.encode()).hexdigest()
+        self._conn: Any = None  # one connection of our own for the commit script
+        self._lock = threading.Lock()  # one step at a time per store object
         self._seq_next = self._seq_end = 0
         self.last_order: int | None = None  # the commit order of this process's last step
         try:
@@ -87,56 +127,124 @@ class RedisStore:
 
     # ---- keys ---------------------------------------------------------------------
 
-    def _k(self, kind: str, *parts: Any) -> str:
-        return self.prefix + kind + ":" + json.dumps(list(parts), ensure_ascii=False, separators=(",", ":"))
+    def _k(self, kind: str, *parts: str | int) -> str:
+        """`prefix kind:["part",...]`: the parts as a compact JSON list (ints as numbers)."""
+        text = ",".join(_json_string(p) if isinstance(p, str) else str(p) for p in parts)
+        return f"{self.prefix}{kind}:[{text}]"
+
+    def _entry_key(self, key: EntryKey) -> str:
+        text = self._entry_keys.get(key)
+        if text is None:
+            if len(self._entry_keys) > CACHE_LIMIT:
+                self._entry_keys.clear()
+            text = self._entry_keys[key] = self._k("e", *key)
+        return text
 
     # ---- the atomic step ----------------------------------------------------------------
 
     def atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
+        with self._lock:
+            return self._atomic(step, *args)
+
+    def _atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
         redis = self._redis
+        refreshed = False
         try:
             for _ in range(self.retries):
                 self._reads = {}
+                self._due_at = None
                 self._stepping = True
                 try:
                     result, changes = step(self, *args)
+                except (StoreError, ValueError, TypeError, KeyError):
+                    if refreshed:
+                        raise
+                    self._refresh()  # a cached value may be out of date: read them all afresh, once
+                    refreshed = True
+                    continue
                 finally:
                     self._stepping = False
-                order = self._commit(changes or Changes())
-                if order >= 0:
-                    self.last_order = order
+                if self._commit(changes or Changes()):
                     return result
         except redis.RedisError as exc:
+            self._forget()
             raise StoreError(f"Redis is unavailable: {exc}") from exc
         except (ValueError, TypeError, KeyError) as exc:  # stored data that does not decode
+            self._forget()
             raise StoreError(f"the Redis store holds data that does not fit the policy: {exc}") from exc
         raise StoreError(f"gave up after {self.retries} conflicting attempts")
 
-    def _commit(self, changes: Changes) -> int:
-        """One script call: if every key the step read still holds what it read, apply the
-        writes and return the commit order; else -1 (the step runs again)."""
+    def _commit(self, changes: Changes) -> bool:
+        """One script call. If every key the step read still holds what it read (and the
+        due leases are those it saw), apply the writes, note the commit order and return
+        True; else take what Redis holds into the cache and return False (run again)."""
         read_keys = list(self._reads)
         expected = [NIL if v is None else v for v in self._reads.values()]
+        due = self._due if self._due_at is not None else []
         write_keys, ops = self._writes(changes)
-        keys = read_keys + write_keys + [self.prefix + "order"]
-        return int(self._cas(keys=keys, args=[len(read_keys), *expected, *ops]))
+        keys = read_keys + write_keys + [self.prefix + "leases", self.prefix + "order"]
+        now = "" if self._due_at is None else str(self._due_at)
+        reply = self._script(keys, [len(read_keys), *expected, now, len(due), *due, *ops])
+        if isinstance(reply, list):  # stale: [-1, values held, due lease pairs]
+            held = reply[1:len(read_keys) + 1]
+            self._remember(dict(zip(read_keys, (None if v == NIL else v for v in held), strict=True)))
+            if self._due_at is not None:
+                pairs = reply[len(read_keys) + 1:]
+                self._leases = {s: d for s, d in self._leases.items() if d > self._due_at}
+                self._leases.update((str(m), int(float(s))) for m, s in zip(pairs[::2], pairs[1::2], strict=True))
+            return False
+        self.last_order = int(reply)
+        self._remember(self._reads)
+        for key, op, value, number in zip(write_keys, ops[::3], ops[1::3], ops[2::3], strict=True):
+            if op == "set":
+                self._cache[key] = value
+            elif op == "zadd":
+                self._leases[value] = number
+            else:
+                self._leases.pop(value, None)
+        return True
 
-    def prefetch(self, entries: list[EntryKey], nonce: tuple[str, str] | None,
-                 idempotency: tuple[str, str] | None) -> None:
-        """Read, in one round trip, every key the step is about to read."""
-        keys = [self._k("e", *e) for e in entries]
-        keys += [self._k("n", *nonce)] if nonce else []
-        keys += [self._k("i", *idempotency)] if idempotency else []
-        keys = [k for k in keys if k not in self._reads]
-        if keys and self._stepping:
-            self._reads.update(zip(keys, self.client.mget(keys), strict=True))
+    def _script(self, keys: list[str], args: list[Any]) -> Any:
+        """Run the commit script on this store's own connection: redis-py's lower layer
+        (pack, send, read) without its per-command machinery, which costs as much as
+        the script. Loads the script when Redis does not have it (e.g. after a restart)."""
+        if self._conn is None:  # made like the pool's own, but held by this store
+            pool = self.client.connection_pool
+            self._conn = pool.connection_class(**pool.connection_kwargs)
+        conn = self._conn
+        try:
+            conn.send_packed_command(conn.pack_command("EVALSHA", self._cas_sha, len(keys), *keys, *args),
+                                     check_health=False)
+            return conn.read_response()
+        except self._redis.exceptions.NoScriptError:
+            conn.send_packed_command(conn.pack_command("EVAL", CAS_SCRIPT, len(keys), *keys, *args),
+                                     check_health=False)
+            return conn.read_response()
+        except BaseException:
+            conn.disconnect()  # the next step connects afresh
+            raise
+
+    def _remember(self, values: dict[str, str | None]) -> None:
+        if len(self._cache) > CACHE_LIMIT:
+            self._cache.clear()
+        self._cache.update(values)
+
+    def _refresh(self) -> None:
+        keys = list(self._reads)
+        if keys:
+            values: list[str | None] = self.client.mget(keys)  # type: ignore[assignment]  # decode_responses
+            self._remember(dict(zip(keys, values, strict=True)))
+
+    def _forget(self) -> None:
+        """After a failure nothing cached is trusted (Redis may have restarted empty)."""
+        self._cache.clear()
+        self._leases.clear()
 
     def _read(self, key: str) -> Any:
+        if not self._stepping:  # outside a step (operator commands): ask Redis
+            return self.client.get(key)
         if key not in self._reads:
-            value = self.client.get(key)
-            if not self._stepping:
-                return value
-            self._reads[key] = value
+            self._reads[key] = self._cache.get(key)
         return self._reads[key]
 
     def _writes(self, changes: Changes) -> tuple[list[str], list[Any]]:
@@ -149,17 +257,16 @@ class RedisStore:
 
         for (name, key), entry in changes.entries.items():
             window = self.windows.get(name)
-            put(self._k("e", name, key), json.dumps([entry.value, entry.written]), 2 * window + 60 if window else None)
+            put(self._entry_key((name, key)), _json([entry.value, entry.written]), 2 * window + 60 if window else None)
         for (agent, nonce), at in changes.nonces.items():
             put(self._k("n", agent, nonce), str(at), self.nonce_ttl + 60)
         for (agent, key), (fingerprint, at, decision) in changes.idempotency.items():
             record = decision if isinstance(decision, dict) else decision.snapshot()
-            put(self._k("i", agent, key), json.dumps([fingerprint, at, record], ensure_ascii=False),
+            put(self._k("i", agent, key), _json([fingerprint, at, record]),
                 self.idempotency_ttl + 60)
         ids = {seq: decision_id for decision_id, seq in changes.ids.items()}
-        leases_changed = False
         for seq, p in changes.pending.items():
-            body = json.dumps([p.tool, p.args, p.agent, p.time, p.deadline, p.completed], ensure_ascii=False)
+            body = _json([p.tool, p.args, p.agent, p.time, p.deadline, p.completed])
             put(self._k("p", seq), body, CALL_TTL)
             if seq in ids:
                 put(self._k("id", ids[seq]), str(seq), CALL_TTL)
@@ -169,15 +276,11 @@ class RedisStore:
                     ops.extend(["zadd", str(seq), p.deadline])
                 else:
                     ops.extend(["zrem", str(seq), 0])
-                leases_changed = True
-        if leases_changed:  # readers of the lease set compare this version
-            keys.append(self.prefix + "leases_version")
-            ops.extend(["incr", "", 0])
         return keys, ops
 
     # ---- reads inside a step ----------------------------------------------------------
 
-    SEQ_BLOCK = 64  # sequence numbers reserved per INCRBY: unique across engines, not gap-free
+    SEQ_BLOCK = 1024  # sequence numbers reserved per INCRBY: unique across engines, not gap-free
 
     def next_seq(self) -> int:
         if self._seq_next >= self._seq_end:
@@ -187,7 +290,7 @@ class RedisStore:
         return self._seq_next - 1
 
     def entry(self, key: EntryKey) -> Entry | None:
-        raw = self._read(self._k("e", *key))
+        raw = self._read(self._entry_key(key))
         if raw is None:
             return None
         value, written = json.loads(raw)
@@ -210,8 +313,10 @@ class RedisStore:
         return None if raw is None else int(raw)
 
     def due_leases(self, now: int) -> list[int]:
-        self._read(self.prefix + "leases_version")  # the commit fails if the set changed since
-        return [int(str(m)) for m in self.client.zrangebyscore(self.prefix + "leases", "-inf", now)]
+        """The leases due at `now` as this process knows them; the commit checks Redis agrees."""
+        due = sorted((seq for seq, deadline in self._leases.items() if deadline <= now), key=int)
+        self._due_at, self._due = now, due
+        return [int(seq) for seq in due]
 
     # ---- whole-state operations -----------------------------------------------------------
 
@@ -229,6 +334,7 @@ class RedisStore:
         return out
 
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None:
+        self._forget()
         try:
             old = list(self.client.scan_iter(match=self.prefix + "e:*", count=1000))
             with self.client.pipeline(transaction=True) as pipe:

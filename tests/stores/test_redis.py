@@ -16,11 +16,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from oxdeai import load_policy
-from oxdeai.runtime.engine import Engine
+from oxdeai.runtime import redis_store
+from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.sqlite_store import open_store
 from tests.conftest import ACCEPTANCE, json_lines, run_cli
 from tests.stores.concurrency import CONCURRENT, T0, run_linearizable
@@ -151,3 +153,78 @@ def test_sigkill_leaves_redis_consistent(redis_server: RedisServer) -> None:
     # every recorded decision's effects are applied, and no effect is without its decision
     assert entries[("budget", "")].value == len(calls)
     assert entries[("inflight", "")].value == sum(1 for c in calls if c[5] is None)
+
+
+BUDGET = """policy cached version "1"
+agent { id: string }
+tool pay.send(amount: int[1..1000])
+limit budget on pay.send: sum args.amount <= 1_000
+allow send on pay.send
+"""
+
+
+def _send(engine: Engine, amount: int, now: int = T0) -> list[str]:
+    decision = engine.decide({"tool": "pay.send", "args": {"amount": amount}}, {"agent": {"id": "a"}, "time": now})
+    return ["ALLOW"] if decision.allowed else [r[0] for r in decision.reasons]
+
+
+def test_a_stale_cache_never_decides(redis_server: RedisServer) -> None:
+    """Each store remembers what Redis held; the commit script refuses a step that read
+    anything out of date, and the step runs again on what Redis holds now."""
+    url, policy = redis_server.url(), load_policy(BUDGET)
+    a = Engine(policy, store=open_store(url, policy))
+    b = Engine(policy, store=open_store(url, policy))
+    assert _send(b, 100) == ["ALLOW"]  # b remembers budget = 100
+    assert _send(a, 800) == ["ALLOW"]  # a had never read it: its first try fails, the second sees 100
+    assert _send(b, 200) == ["limit_exceeded"]  # 100 + 200 fits b's memory, not Redis's 900
+    assert _send(b, 100) == ["ALLOW"]
+    operator = Engine(policy, store=open_store(url, policy))
+    operator.import_state({"budget": 0})  # e.g. `oxdeai state set` behind both engines' backs
+    assert _send(a, 1000) == ["ALLOW"]
+    assert Engine(policy, store=open_store(url, policy)).export_state() == {"budget": 1000}
+
+
+def test_a_small_cache_still_decides_the_same(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis_store, "CACHE_LIMIT", 3)
+    url, policy = redis_server.url(), load_policy(BUDGET)
+    engines = [Engine(policy, store=open_store(url, policy)) for _ in range(3)]
+    answers = [_send(engines[i % 3], 7) for i in range(150)]
+    assert answers.count(["ALLOW"]) == 142 and answers[142:] == [["limit_exceeded"]] * 8
+
+
+LEASED = """policy leased version "1"
+agent { id: string }
+tool jobs.run(name: string)
+limit running on jobs.*: concurrent <= 1 lease 5m
+allow run on jobs.run
+"""
+
+
+def test_engines_share_leases(redis_server: RedisServer) -> None:
+    url, policy = redis_server.url(), load_policy(LEASED)
+    a = Engine(policy, store=open_store(url, policy))
+    b = Engine(policy, store=open_store(url, policy))
+
+    def run(engine: Engine, now: int) -> Any:
+        return engine.decide({"tool": "jobs.run", "args": {"name": "j"}}, {"agent": {"id": "x"}, "time": now})
+
+    first = run(a, T0)
+    assert first.allowed
+    assert not run(b, T0 + 10).allowed  # the slot is a's
+    # b never saw a's call, yet at the deadline it expires it (Redis reports the due lease)
+    assert run(b, T0 + 300).allowed
+    with pytest.raises(CompletionError, match="already completed"):
+        a.complete(first.decision_id, "ok", T0 + 301)
+
+
+def test_undecodable_data_denies_then_recovers(redis_server: RedisServer) -> None:
+    url, policy = redis_server.url(), load_policy(BUDGET)
+    store = open_store(url, policy)
+    engine = Engine(policy, store=store)
+    assert _send(engine, 10) == ["ALLOW"]
+    key = store.prefix + 'e:["budget",""]'
+    store.client.set(key, "not json")
+    assert _send(engine, 10) == ["store_unavailable"]
+    store.client.set(key, "[10,null]")
+    assert _send(engine, 10) == ["ALLOW"]
+    assert engine.export_state() == {"budget": 20}

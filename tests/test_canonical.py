@@ -1,0 +1,40 @@
+"""Canonical JSON (RFC 8785 for the values decisions hold): keys in UTF-16 code unit order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from oxdeai.runtime.models import canonical_json
+
+
+def reference(value: Any) -> bytes:
+    """Sort every object's keys by their UTF-16 encoding, the slow obvious way."""
+    def norm(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: norm(v[k]) for k in sorted(v, key=lambda s: s.encode("utf-16-be"))}
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        return v
+    return json.dumps(norm(value), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+keys = st.text(alphabet=st.sampled_from(["a", "b", "Z", "é", "\ud7ff", "\ue000", "\uffff", "😀", "\U0001ffff"]),
+               max_size=3)
+scalars = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=5)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+                      max_leaves=20)
+
+
+def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
+    # U+1F600 is D83D DE00 in UTF-16, below U+E000; by code point it is above
+    assert canonical_json({"\ue000": 1, "😀": 2, "a": 3}) == '{"a":3,"😀":2,"\ue000":1}'.encode()
+    assert canonical_json({"b": [{"\ue000": 1, "😀": 2}], "a": None}) == '{"a":null,"b":[{"😀":2,"\ue000":1}]}'.encode()
+
+
+@given(values)
+def test_canonical_json_matches_the_reference(value: Any) -> None:
+    assert canonical_json(value) == reference(value)
