@@ -105,6 +105,7 @@ class RedisStore:
         self.retries = retries
         self._cache: dict[str, str | None] = {}  # key -> raw value Redis last held (None: absent)
         self._leases: dict[str, int] = {}  # lease set as last known: seq -> deadline
+        self._first_deadline: int | None = None  # min of _leases, or None: not known
         self._reads: dict[str, str | None] = {}  # what the running step read
         self._due_at: int | None = None  # the time the running step asked for due leases at
         self._due: list[str] = []  # and what it was told
@@ -192,6 +193,7 @@ class RedisStore:
                 pairs = reply[len(read_keys) + 1:]
                 self._leases = {s: d for s, d in self._leases.items() if d > self._due_at}
                 self._leases.update((str(m), int(float(s))) for m, s in zip(pairs[::2], pairs[1::2], strict=True))
+                self._first_deadline = None
             return False
         self.last_order = int(reply)
         self._remember(self._reads)
@@ -200,8 +202,11 @@ class RedisStore:
                 self._cache[key] = value
             elif op == "zadd":
                 self._leases[value] = number
+                if self._first_deadline is not None:
+                    self._first_deadline = min(self._first_deadline, number)
             else:
                 self._leases.pop(value, None)
+                self._first_deadline = None
         return True
 
     def _script(self, keys: list[str], args: list[Any]) -> Any:
@@ -239,6 +244,7 @@ class RedisStore:
         """After a failure nothing cached is trusted (Redis may have restarted empty)."""
         self._cache.clear()
         self._leases.clear()
+        self._first_deadline = None
 
     def _read(self, key: str) -> Any:
         if not self._stepping:  # outside a step (operator commands): ask Redis
@@ -314,7 +320,12 @@ class RedisStore:
 
     def due_leases(self, now: int) -> list[int]:
         """The leases due at `now` as this process knows them; the commit checks Redis agrees."""
-        due = sorted((seq for seq, deadline in self._leases.items() if deadline <= now), key=int)
+        if self._first_deadline is None:
+            self._first_deadline = min(self._leases.values(), default=None)
+        if self._first_deadline is None or now < self._first_deadline:
+            due: list[str] = []  # the common case, without looking at every lease
+        else:
+            due = sorted((seq for seq, deadline in self._leases.items() if deadline <= now), key=int)
         self._due_at, self._due = now, due
         return [int(seq) for seq in due]
 

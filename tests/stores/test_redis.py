@@ -77,12 +77,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
-def test_acceptance_traces_through_redis(redis_server: RedisServer, tmp_path: Path) -> None:
-    expect = json.loads((ACCEPTANCE / "01-payments" / "expect.json").read_text())
+@pytest.mark.parametrize("case", ["01-payments", "08-lease", "09-refund-on-failure"])
+def test_acceptance_traces_through_redis(redis_server: RedisServer, tmp_path: Path, case: str) -> None:
+    expect = json.loads((ACCEPTANCE / case / "expect.json").read_text())
     for index, spec in enumerate(expect["traces"]):
         trace = tmp_path / f"t{index}.jsonl"
         trace.write_text("\n".join(json.dumps(line) for line in spec["trace"]) + "\n")
-        code, out = run_cli("eval", str(ACCEPTANCE / "01-payments" / "policy.oxp"), "--trace", f"@{trace}",
+        code, out = run_cli("eval", str(ACCEPTANCE / case / "policy.oxp"), "--trace", f"@{trace}",
                             "--store", redis_server.url())
         assert code == 0, out
         for line, want in zip(json_lines(out), spec["expect"], strict=True):
