@@ -381,7 +381,8 @@ class Engine:
     # ---- completions -------------------------------------------------------------
 
     def _register_id(self, decision_id: str, seq: int) -> None:
-        self._ids[decision_id] = seq
+        if not self.store.durable:  # a durable store records ids itself: a long-running engine stays small
+            self._ids[decision_id] = seq
 
     def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
         """Report that an allowed call finished; applies its `on complete` effects once."""
