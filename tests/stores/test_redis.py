@@ -229,3 +229,28 @@ def test_undecodable_data_denies_then_recovers(redis_server: RedisServer) -> Non
     store.client.set(key, "[10,null]")
     assert _send(engine, 10) == ["ALLOW"]
     assert engine.export_state() == {"budget": 20}
+
+
+def test_a_warm_engine_decides_in_one_round_trip(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once a process knows the keys a call touches, a decision and a completion are one
+    commit-script call each: no reads ahead of it."""
+    url, policy = redis_server.url(), load_policy(CONCURRENT)
+    store = open_store(url, policy)
+    engine = Engine(policy, store=store)
+
+    def send(i: int) -> Any:
+        return engine.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": f"n{i}", "idempotency_key": f"k{i}"},
+                             {"agent": {"id": "a"}, "time": T0})
+
+    engine.complete(send(0).decision_id, "ok", T0)  # learns the budget, rate and inflight entries
+    scripts = store.client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    other: list[tuple[Any, ...]] = []  # every command sent through redis-py's client API
+    real = store.client.execute_command
+    monkeypatch.setattr(store.client, "execute_command", lambda *args, **kw: other.append(args) or real(*args, **kw))
+    for i in range(1, 11):
+        decision = send(i)
+        assert decision.allowed
+        engine.complete(decision.decision_id, "ok", T0)
+    monkeypatch.undo()
+    assert other == []
+    assert store.client.info("commandstats")["cmdstat_evalsha"]["calls"] - scripts == 20
