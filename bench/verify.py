@@ -7,6 +7,7 @@ Generated policies have limits on every tool, assertions, and all three checks.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -52,7 +53,9 @@ def main() -> None:
         print(f"{name:<40} {len(statuses):>10} {statuses.count('proved'):>7} {statuses.count('violated'):>9} "
               f"{statuses.count('unknown'):>8} {seconds:>9.2f}")
     old_text = with_properties(generated_policy(200, stateful=True))
-    new_text = old_text.replace("deny rule4 on svc4.call when", "deny rule4 on svc4.call when false and")
+    # one allow rule widened to every call of its tool: the diff must find newly allowed requests
+    new_text = re.sub(r"(?m)^allow rule1 on svc1\.call when .*$", "allow rule1 on svc1.call", old_text)
+    assert new_text != old_text
     old, new = load_policy(old_text), load_policy(new_text)
     seconds, report = timed(lambda: diff_policies(old, new), args.repeat)
     print(f"\ndiff, 200 rules, one rule changed: {seconds:.2f} s median; newly allowed tools: "
