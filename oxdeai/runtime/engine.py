@@ -109,15 +109,20 @@ class Engine:
         self.schema = schema
         consts = dict(policy.consts)
         self._consts = consts
-        self._states = {
-            s.name: _State(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
-                           s.window.seconds if s.window else None)
-            for s in policy.states.values()
-        }
-        self._invariants = tuple(
-            _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
-            for i in policy.invariants
-        )
+        core = policy.extra.get("engine_core")  # compiled once per policy, shared by its engines
+        if not isinstance(core, tuple):
+            states = {
+                s.name: _State(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
+                               s.window.seconds if s.window else None)
+                for s in policy.states.values()
+            }
+            invariants = tuple(
+                _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
+                for i in policy.invariants
+            )
+            core = policy.extra["engine_core"] = (states, invariants)
+        self._states: dict[str, _State] = core[0]
+        self._invariants: tuple[_Invariant, ...] = core[1]
         self._plans: dict[str, _ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
         self._ids: dict[str, int] = {}
         self.last_completion_event = 0

@@ -69,6 +69,8 @@ def _prefer(world: World) -> list[list[Any]]:
 
 
 class Verifier:
+    share_witnesses = True  # no_dead_rules: let one witness request show other rules alive
+
     def __init__(self, policy: CheckedPolicy, timeout_s: float = 10.0) -> None:
         self.policy = policy
         self.timeout = timeout_s
@@ -76,10 +78,12 @@ class Verifier:
 
     # ---- one query --------------------------------------------------------------
 
-    def query(self, build: Callable[[World], list[Any]], tool: str, outcome: str | None = None) -> tuple[Outcome, World]:
+    def query(self, build: Callable[[World], list[Any]], tool: str, outcome: str | None = None,
+              readable: bool = True) -> tuple[Outcome, World]:
+        """`readable=False` when no one will read the model: skips the wishes for small values."""
         world = World(self.policy, tool, Vars(), outcome)
         constraints = [world.schema(), *build(world)]
-        return solve(constraints, self.timeout, _prefer(world)), world
+        return solve(constraints, self.timeout, _prefer(world) if readable else None), world
 
     # ---- invariants ---------------------------------------------------------------
 
@@ -276,10 +280,12 @@ class Verifier:
 
     def no_conflicts(self) -> list[Result]:
         results = []
+        tools_of = {id(r): [t for t in self.tools if A.matches_any(r.patterns, t)] for r in self.policy.rules}
+        denies = [r for r in self.policy.rules if r.kind is A.RuleKind.DENY]
         for allow in [r for r in self.policy.rules if r.kind is A.RuleKind.ALLOW]:
-            for deny in [r for r in self.policy.rules if r.kind is A.RuleKind.DENY]:
-                shared = [t for t in self.tools if A.matches_any(allow.patterns, t) and A.matches_any(deny.patterns, t)]
-                for tool in shared:
+            mine = set(tools_of[id(allow)])
+            for deny in denies:
+                for tool in [t for t in tools_of[id(deny)] if t in mine]:  # in the policy's tool order
                     started = timer.perf_counter()
                     try:
                         def build(w: World, a: A.RuleDecl = allow, d: A.RuleDecl = deny) -> list[Any]:
@@ -345,10 +351,13 @@ class Verifier:
     def no_dead_rules(self) -> list[Result]:
         """Every rule matches some request and state with I; every allow rule can decide one."""
         results = []
+        self._live: set[tuple[str, bool]] = set()  # (rule, decides) shown by a replayed witness
         for rule in self.policy.rules:
             started = timer.perf_counter()
             tools = [t for t in self.tools if A.matches_any(rule.patterns, t)]
             status, reason = "proved", None
+            if (rule.name, rule.kind is A.RuleKind.ALLOW) in self._live:
+                continue  # another rule's witness request already shows this one alive
             try:
                 # an allow rule that decides some request also matches one: ask that first
                 found, unknown = self._some_request(rule, tools, rule.kind is A.RuleKind.ALLOW)
@@ -375,12 +384,29 @@ class Verifier:
         for tool in tools:
             def build(w: World) -> list[Any]:
                 return [w.matches(rule), *([w.decide()] if decided else []), w.assume(self.inductive)]
-            result, _ = self.query(build, tool)
+            result, world = self.query(build, tool, readable=False)
             if result.answer is Answer.FAILS:
+                if self.share_witnesses:
+                    assert result.model is not None
+                    self._note_witness(world, result.model)
                 return True, None
             if result.answer is Answer.UNKNOWN:
                 unknown = result.reason
         return False, unknown
+
+    def _note_witness(self, world: World, model: z3.ModelRef) -> None:
+        """Run the witness request through the engine and note every rule it shows alive:
+        each rule whose condition the interpreter finds true matches it, and each rule the
+        engine names in `allowed_by` decides it. Concrete evaluation, so never unsound;
+        it only spares the queries for those rules."""
+        cx = extract(world, model)
+        before = engine_for(self.policy, cx)
+        _, decision = replay(self.policy, cx)
+        for rule in self.policy.rules:
+            if A.matches_any(rule.patterns, world.tool.name) and evaluate(before, cx["request"], rule.when) is True:
+                self._live.add((rule.name, False))
+                if decision.allowed and rule.name in decision.allowed_by:
+                    self._live.add((rule.name, True))
 
     def _result(self, name: str, status: str, span: A.Span, started: float, cx: dict[str, Any] | None = None,
                 reason: str | None = None, detail: str | None = None) -> Result:

@@ -104,7 +104,11 @@ class World:
     # ---- the decision, written once ------------------------------------------------
 
     def rules_for(self, kind: A.RuleKind) -> list[A.RuleDecl]:
-        return [r for r in self.policy.rules if r.kind is kind and A.matches_any(r.patterns, self.tool.name)]
+        cache = _cache(self.policy, "rules_for")
+        key = (self.tool.name, kind)
+        if key not in cache:
+            cache[key] = [r for r in self.policy.rules if r.kind is kind and A.matches_any(r.patterns, self.tool.name)]
+        return list(cache[key])
 
     def matches(self, rule: A.RuleDecl) -> Any:
         return self.holds(rule.when)
@@ -153,7 +157,7 @@ class World:
             post[name] = value
         return post
 
-    def written(self) -> set[str]:
+    def written(self) -> frozenset[str]:
         return tool_writes(self.policy, self.tool.name, False)
 
     def invariant(self, inv: A.InvariantDecl, values: dict[str, Any] | None = None) -> Any:
@@ -201,10 +205,21 @@ class World:
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
 
-def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> set[str]:
+def _cache(policy: CheckedPolicy, name: str) -> dict[Any, Any]:
+    """A memo table kept with the policy (the verifier asks the same questions thousands of times)."""
+    table = policy.extra.get(name)
+    if not isinstance(table, dict):
+        table = policy.extra[name] = {}
+    return table
+
+
+def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> frozenset[str]:
     """The states a call to `tool` writes when decided (or when completed)."""
-    return {a.target for e in policy.effects
-            if e.on_complete == on_complete and A.matches_any(e.patterns, tool) for a in e.assigns}
+    cache = _cache(policy, "tool_writes")
+    if (tool, on_complete) not in cache:
+        cache[(tool, on_complete)] = frozenset(a.target for e in policy.effects if e.on_complete == on_complete
+                                               and A.matches_any(e.patterns, tool) for a in e.assigns)
+    return cache[(tool, on_complete)]  # type: ignore[no-any-return]
 
 
 def invariant_fits(policy: CheckedPolicy, inv: A.InvariantDecl, tool: str) -> bool:
@@ -213,5 +228,13 @@ def invariant_fits(policy: CheckedPolicy, inv: A.InvariantDecl, tool: str) -> bo
     return all(key_fits(policy.states[n], decl) for n in state_reads(inv.expr, policy))
 
 
-def state_reads(expr: A.Expr | None, policy: CheckedPolicy) -> set[str]:
-    return A.bare_names(expr) & policy.states.keys()
+def state_reads(expr: A.Expr | None, policy: CheckedPolicy) -> frozenset[str]:
+    """The states `expr` reads. Memoized by identity; the entry keeps `expr` alive, so an
+    id is never reused for another expression while the table holds it."""
+    if expr is None:
+        return frozenset()
+    cache = _cache(policy, "state_reads")
+    hit = cache.get(id(expr))
+    if hit is None or hit[0] is not expr:
+        hit = cache[id(expr)] = (expr, frozenset(A.bare_names(expr) & policy.states.keys()))
+    return hit[1]  # type: ignore[no-any-return]

@@ -22,7 +22,7 @@ from oxdeai.runtime.interpreter import Ctx, compile_regex, eval_expr
 from oxdeai.runtime.store import Changes
 from oxdeai.verifier.counterexample import extract, replay
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, encode_value, z3_str
-from oxdeai.verifier.properties import verify_policy
+from oxdeai.verifier.properties import Verifier, verify_policy
 from oxdeai.verifier.solve import Answer, solve
 from oxdeai.verifier.symbolic import World
 from tests.differential.generators import (
@@ -207,3 +207,18 @@ def test_proved_survives_simulation(generated: tuple[str, CheckedPolicy], data: 
                                             request["time"], {}, Changes())
                     assert not eval_expr(a.when, ctx) if a.when is not None else False, (a.name, request)
 
+
+
+@settings(max_examples=examples(100), **SETTINGS)
+@given(policies())
+def test_shared_witnesses_change_no_dead_rules_verdict(generated: tuple[str, CheckedPolicy]) -> None:
+    """`no_dead_rules` lets one replayed witness request show other rules alive; the
+    verdicts must be exactly those of asking the solver about every rule."""
+    text, policy = generated
+    _report(text)
+    shared, alone = Verifier(policy, 5.0), Verifier(policy, 5.0)
+    alone.share_witnesses = False
+    for verifier in (shared, alone):
+        verifier.houdini()  # the invariants every check assumes
+    assert [(r.detail, r.status) for r in shared.no_dead_rules()] == \
+        [(r.detail, r.status) for r in alone.no_dead_rules()]
