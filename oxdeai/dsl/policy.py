@@ -9,14 +9,18 @@ diagnostics too, never tracebacks.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.check import ConstValue, check_policy
 from oxdeai.dsl.desugar import Gate, desugar
 from oxdeai.dsl.diagnostics import Diagnostic, error, sort_and_cap
 from oxdeai.dsl.parser import Comment, parse_source
+
+T = TypeVar("T")
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
 
@@ -57,7 +61,14 @@ class CheckedPolicy:
     checks: tuple[str, ...]
     nonce_window: int | None
     idempotent: tuple[A.IdempotentDecl, ...]
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # derived data, built once: see `memo`
+
+    def memo(self, name: str, build: Callable[[], T]) -> T:
+        """What `build()` returns, computed on first use and kept with the policy, so the
+        engines and verifier queries over one policy share it (a policy never changes)."""
+        if name not in self.extra:
+            self.extra[name] = build()
+        return self.extra[name]  # type: ignore[return-value]
 
 
 def read_source(path: str | Path) -> tuple[str | None, list[Diagnostic]]:

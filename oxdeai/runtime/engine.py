@@ -103,26 +103,19 @@ class Engine:
         self.store: StateStore = store if store is not None else MemoryStore()
         self.clock = clock if clock is not None else (lambda: int(wallclock.time()))
         self.max_skew = max_skew
-        schema = policy.extra.get("request_schema")  # one per policy: pydantic models are costly to build
-        if not isinstance(schema, RequestSchema):
-            schema = policy.extra["request_schema"] = RequestSchema(policy.tools, policy.agent)
-        self.schema = schema
+        # pydantic models and compiled code are costly to build: once per policy, shared by its engines
+        self.schema = policy.memo("request_schema", lambda: RequestSchema(policy.tools, policy.agent))
         consts = dict(policy.consts)
         self._consts = consts
-        core = policy.extra.get("engine_core")  # compiled once per policy, shared by its engines
-        if not isinstance(core, tuple):
-            states = {
-                s.name: _State(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
-                               s.window.seconds if s.window else None)
-                for s in policy.states.values()
-            }
-            invariants = tuple(
-                _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
-                for i in policy.invariants
-            )
-            core = policy.extra["engine_core"] = (states, invariants)
-        self._states: dict[str, _State] = core[0]
-        self._invariants: tuple[_Invariant, ...] = core[1]
+        self._states = policy.memo("engine_states", lambda: {
+            s.name: _State(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
+                           s.window.seconds if s.window else None)
+            for s in policy.states.values()
+        })
+        self._invariants = policy.memo("engine_invariants", lambda: tuple(
+            _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
+            for i in policy.invariants
+        ))
         self._plans: dict[str, _ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
         self._ids: dict[str, int] = {}
         self.last_completion_event = 0

@@ -104,7 +104,7 @@ class World:
     # ---- the decision, written once ------------------------------------------------
 
     def rules_for(self, kind: A.RuleKind) -> list[A.RuleDecl]:
-        cache = _cache(self.policy, "rules_for")
+        cache: dict[tuple[str, A.RuleKind], list[A.RuleDecl]] = self.policy.memo("rules_for", dict)
         key = (self.tool.name, kind)
         if key not in cache:
             cache[key] = [r for r in self.policy.rules if r.kind is kind and A.matches_any(r.patterns, self.tool.name)]
@@ -205,21 +205,13 @@ class World:
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
 
-def _cache(policy: CheckedPolicy, name: str) -> dict[Any, Any]:
-    """A memo table kept with the policy (the verifier asks the same questions thousands of times)."""
-    table = policy.extra.get(name)
-    if not isinstance(table, dict):
-        table = policy.extra[name] = {}
-    return table
-
-
 def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> frozenset[str]:
     """The states a call to `tool` writes when decided (or when completed)."""
-    cache = _cache(policy, "tool_writes")
+    cache: dict[tuple[str, bool], frozenset[str]] = policy.memo("tool_writes", dict)
     if (tool, on_complete) not in cache:
         cache[(tool, on_complete)] = frozenset(a.target for e in policy.effects if e.on_complete == on_complete
                                                and A.matches_any(e.patterns, tool) for a in e.assigns)
-    return cache[(tool, on_complete)]  # type: ignore[no-any-return]
+    return cache[(tool, on_complete)]
 
 
 def invariant_fits(policy: CheckedPolicy, inv: A.InvariantDecl, tool: str) -> bool:
@@ -233,8 +225,8 @@ def state_reads(expr: A.Expr | None, policy: CheckedPolicy) -> frozenset[str]:
     id is never reused for another expression while the table holds it."""
     if expr is None:
         return frozenset()
-    cache = _cache(policy, "state_reads")
+    cache: dict[int, tuple[A.Expr, frozenset[str]]] = policy.memo("state_reads", dict)
     hit = cache.get(id(expr))
     if hit is None or hit[0] is not expr:
         hit = cache[id(expr)] = (expr, frozenset(A.bare_names(expr) & policy.states.keys()))
-    return hit[1]  # type: ignore[no-any-return]
+    return hit[1]
