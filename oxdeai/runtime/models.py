@@ -19,15 +19,10 @@ if TYPE_CHECKING:
     from oxdeai.runtime.engine import Engine
 
 
-def _utf16(text: str) -> bytes:
-    return text.encode("utf-16-be")
-
-
 def _sorted(value: Any) -> Any:
+    """`value` with every object's keys in UTF-16 code unit order (the slow, general path)."""
     if isinstance(value, dict):
-        # code point order is UTF-16 order when every key is ASCII (the common case, and cheap to test)
-        keys = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16)
-        return {k: _sorted(value[k]) for k in keys}
+        return {k: _sorted(value[k]) for k in sorted(value, key=lambda s: s.encode("utf-16-be"))}
     if isinstance(value, (list, tuple)):
         return [_sorted(v) for v in value]
     return value
