@@ -353,11 +353,11 @@ class Verifier:
         results = []
         self._live: set[tuple[str, bool]] = set()  # (rule, decides) shown by a replayed witness
         for rule in self.policy.rules:
+            if (rule.name, rule.kind is A.RuleKind.ALLOW) in self._live:
+                continue  # another rule's witness request already shows this one alive
             started = timer.perf_counter()
             tools = [t for t in self.tools if A.matches_any(rule.patterns, t)]
             status, reason = "proved", None
-            if (rule.name, rule.kind is A.RuleKind.ALLOW) in self._live:
-                continue  # another rule's witness request already shows this one alive
             try:
                 # an allow rule that decides some request also matches one: ask that first
                 found, unknown = self._some_request(rule, tools, rule.kind is A.RuleKind.ALLOW)
@@ -402,8 +402,8 @@ class Verifier:
         cx = extract(world, model)
         before = engine_for(self.policy, cx)
         _, decision = replay(self.policy, cx)
-        for rule in self.policy.rules:
-            if A.matches_any(rule.patterns, world.tool.name) and evaluate(before, cx["request"], rule.when) is True:
+        for rule in world.rules_for(A.RuleKind.ALLOW) + world.rules_for(A.RuleKind.DENY):
+            if evaluate(before, cx["request"], rule.when) is True:
                 self._live.add((rule.name, False))
                 if decision.allowed and rule.name in decision.allowed_by:
                     self._live.add((rule.name, True))
