@@ -190,11 +190,21 @@ def test_unsupported_character_is_unknown() -> None:
     assert r.status == "unknown" and "U+1FFFF" in (r.reason or "")
 
 
-def test_timeout_is_unknown() -> None:
-    body = ('allow s on pay.send when args.to matches "(a|b){20}c(a|b){20}" and len(args.to) > 30\n'
-            'assert a: never allow pay.send when args.to matches "(a|b)*c(a|b)*b" and args.to contains "abbabba"\n')
-    (r,) = results(body, timeout=0.001)["a"]
-    assert r.status == "unknown" and "gave up" in (r.reason or "")
+HARD = ('allow s on pay.send when args.to matches "(a|b){20}c(a|b){20}" and len(args.to) > 30\n'
+        'assert a: never allow pay.send when args.to matches "(a|b)*c(a|b)*b" and args.to contains "abbabba"\n')
+
+
+def test_the_wall_clock_backstop_is_unknown() -> None:
+    (r,) = results(HARD, timeout=0.001)["a"]
+    assert r.status == "unknown" and "wall-clock backstop" in (r.reason or "")
+
+
+def test_a_used_up_budget_is_unknown_and_the_same_every_time() -> None:
+    def run() -> list[tuple[str, str, str | None]]:
+        return [(r.property, r.status, r.reason) for r in verify_policy(load_policy(HEAD + HARD), 300.0, budget=2_000)]
+    first = run()
+    assert ("a", "unknown", "the query used up its solver budget (raise `--budget`)") in first
+    assert run() == first
 
 
 def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command
 from oxdeai.cli.eval import parse_json, read_argument
 from oxdeai.runtime.engine import Engine, StateFileError
 from oxdeai.runtime.sqlite_store import open_store
-from oxdeai.runtime.store import Changes, Entry, StoreError
+from oxdeai.runtime.store import StoreError
 
 STORE = click.option("--store", "store_url", required=True, help="memory:// or sqlite:///PATH")
 POLICY = click.option("--policy", "policy_path", required=True, help="The policy the store belongs to.")
@@ -22,6 +22,14 @@ def _engine(store_url: str, policy_path: str, migrate: bool = False) -> Engine:
     policy = load_for_command(policy_path)
     try:
         return Engine(policy, store=open_store(store_url, policy, migrate))
+    except StoreError as exc:
+        fail_usage(str(exc))
+        raise  # unreachable: fail_usage exits
+
+
+def _exported(engine: Engine) -> dict[str, Any]:
+    try:
+        return engine.export_state()
     except StoreError as exc:
         fail_usage(str(exc))
         raise  # unreachable: fail_usage exits
@@ -38,7 +46,7 @@ def state() -> None:
 def show(store_url: str, policy_path: str) -> None:
     """Every entry, one per line."""
     engine = _engine(store_url, policy_path)
-    for name, value in sorted(engine.export_state().items()):
+    for name, value in sorted(_exported(engine).items()):
         if isinstance(value, dict) and "value" not in value:
             for key, entry in sorted(value.items()):
                 click.echo(f"{name}[{key}] = {json.dumps(entry, ensure_ascii=False)}")
@@ -57,7 +65,10 @@ def get(store_url: str, policy_path: str, name: str, key: str) -> None:
     engine = _engine(store_url, policy_path)
     if name not in engine.policy.states:
         fail_usage(f"`{name}` is not a state of the policy")
-    stored = engine.store.entries().get((name, key))
+    try:
+        stored = engine.store.entries().get((name, key))
+    except StoreError as exc:
+        fail_usage(str(exc))
     click.echo(json.dumps(stored.value if stored else engine.policy.states[name].init.value))
     sys.exit(EXIT_OK)
 
@@ -83,13 +94,8 @@ def set_entry(store_url: str, policy_path: str, name: str, args: tuple[str, ...]
         fail_usage(f"`{name}` holds {type(decl.init.value).__name__} values")
     when = at if at is not None else engine.clock()
 
-    def step(store: Any) -> tuple[None, Changes]:
-        changes = Changes()
-        changes.entries[(name, key)] = Entry(value, when)
-        return None, changes
-
     try:
-        engine.store.atomic(step)
+        engine.set_entry(name, key, value, when)
     except StoreError as exc:
         fail_usage(str(exc))
     click.echo(f"{name}{f'[{key}]' if key else ''} = {json.dumps(value)}")
@@ -101,7 +107,7 @@ def set_entry(store_url: str, policy_path: str, name: str, args: tuple[str, ...]
 @POLICY
 def export_state(store_url: str, policy_path: str) -> None:
     """The state-file JSON of every entry."""
-    click.echo(json.dumps(_engine(store_url, policy_path).export_state(), indent=2, sort_keys=True,
+    click.echo(json.dumps(_exported(_engine(store_url, policy_path)), indent=2, sort_keys=True,
                           ensure_ascii=False))
     sys.exit(EXIT_OK)
 

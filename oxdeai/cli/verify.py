@@ -1,4 +1,4 @@
-"""`oxdeai verify FILE... [--format text|json|sarif] [--timeout S]`.
+"""`oxdeai verify FILE... [--format text|json|sarif] [--budget N] [--timeout S]`.
 
 Exit 0 when every property is proved, 1 when a policy has errors or a property is
 violated, 3 when some are unknown and none violated, 70 when a counterexample did
@@ -17,20 +17,24 @@ from oxdeai.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_UNKNOWN
 from oxdeai.cli.sarif import to_sarif
 from oxdeai.verifier.counterexample import ReplayError, eval_command
 from oxdeai.verifier.properties import Result, verify_policy
+from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Seconds per solver query; a query that runs out is `unknown`.")
-def verify(files: tuple[str, ...], fmt: str, timeout: float) -> None:
+@click.option("--budget", type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,
+              help="Solver resource units per query (Z3 rlimit): the deterministic limit; a query that "
+                   "uses it up is `unknown`, the same on every machine.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds per query: a wall-clock backstop, far above what the budget costs.")
+def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> None:
     """Prove every invariant, assertion and check, or show a counterexample."""
     policies = [load_for_command(path) for path in files]
     done: list[tuple[str, str, list[Result]]] = []
     for path, policy in zip(files, policies, strict=True):
         try:
-            results = verify_policy(policy, timeout)
+            results = verify_policy(policy, timeout, budget)
         except ReplayError as exc:
             click.echo(f"oxdeai: internal error: a counterexample did not replay ({exc.what})", err=True)
             click.echo(f"  the solver's counterexample: {json.dumps(exc.counterexample, ensure_ascii=False)}", err=True)

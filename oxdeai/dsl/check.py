@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.diagnostics import Diagnostic, did_you_mean, error, warning
 from oxdeai.dsl.ops import apply_func, arith, compare
-from oxdeai.dsl.regex import RegexError, parse_regex
+from oxdeai.dsl.regex import RegexError, compile_linear
 
 RESERVED = {"time", "outcome", "args", "agent", "tool", "true", "false"}
 OUTCOMES = ("ok", "failed", "expired")
@@ -195,6 +195,15 @@ class _Checker:
             ok = lit.value in t.values
         if not ok:
             self.err("E312", f"the default of `{name}` does not fit its type", lit.span)
+            return
+        # a default stands in for a request value: it must lie in the request domain too
+        if isinstance(lit, A.IntLit) and abs(lit.value) > A.MAX_SAFE_INT:
+            self.err("E312", f"the default of `{name}` lies outside the request range ±(2^53 − 1)", lit.span,
+                     "requests carry integers within ±9_007_199_254_740_991")
+        elif isinstance(lit, A.StrLit) and (len(lit.value) > A.MAX_STRING
+                                            or any(0xD800 <= ord(c) <= 0xDFFF for c in lit.value)):
+            self.err("E312", f"the default of `{name}` is not a request string (at most {A.MAX_STRING} code "
+                             f"points, no lone surrogates)", lit.span)
 
     # ---- declarations --------------------------------------------------------
 
@@ -476,7 +485,7 @@ class _Checker:
             case A.Matches(subject, pattern):
                 self.expect(subject, scope, Base.STR, "`matches`")
                 try:
-                    parse_regex(pattern)
+                    compile_linear(pattern)  # the dialect, and within what the linear-time matcher builds
                 except RegexError as exc:
                     self.err("E306", f"invalid pattern: {exc.message}", e.pattern_span,
                              "the dialect is `. [..] [^..] ( | ) * + ? {m,n} \\d \\w` and `\\` before punctuation")

@@ -4,7 +4,8 @@ Contract: `limit L on P: sum E per K every W <= B` becomes exactly
 `state L: int = 0 per K every W`, `effect on P: L += E`, the generated
 `invariant L: L <= B`, and a gate "a call matching P is allowed only if
 L + E <= B (and E >= 0)". `count` is `sum 1`; `concurrent` adds
-`effect on complete P: L -= 1` and has no window. Later stages see only the core.
+`effect on complete P: L = max(L - 1, 0)` and has no window (a release never takes
+the count below zero, so "L >= 0" is a fact the verifier can prove, not only assume). Later stages see only the core.
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ def desugar(policy: A.Policy, bounds: dict[str, int]) -> Core:
                                             decl.span, limit=decl.name))
                 concurrent = decl.kind is A.LimitKind.CONCURRENT
                 if concurrent:
+                    count = A.Name(decl.name, decl.name_span)
+                    released = A.Call("max", (A.Binary(A.BinOp.SUB, count, A.IntLit(1), decl.span), A.IntLit(0)),
+                                      decl.span)
                     effects.append(A.EffectDecl(True, decl.patterns, None,
-                                                (A.Assign(decl.name, A.AssignOp.SUB, A.IntLit(1), decl.span),),
+                                                (A.Assign(decl.name, A.AssignOp.SET, released, decl.span),),
                                                 decl.span, limit=decl.name))
                 invariants.append(A.InvariantDecl(
                     decl.name, A.Binary(A.BinOp.LE, A.Name(decl.name, decl.name_span), A.IntLit(bound), decl.span),

@@ -72,15 +72,40 @@ def parse_source(text: str) -> ParseResult:
         tree = _parse_with_comments(parser, text, keep_comment)
     except UnexpectedInput as exc:
         return ParseResult(None, (_syntax_diagnostic(exc, text, display),), tuple(comments))
+    too_deep = _too_deep(tree)
+    if too_deep is not None:
+        return ParseResult(None, (too_deep,), tuple(comments))
     builder = _Builder()
     try:
         policy = builder.transform(tree)
-    except VisitError as exc:  # a bug in the builder: report, never crash
+    except (VisitError, RecursionError) as exc:  # a bug in the builder: report, never crash
         span = A.Span(1, 1, 1, 2)
-        return ParseResult(None, (error("E199", f"internal parser error: {exc.orig_exc}", span),), ())
+        detail = exc.orig_exc if isinstance(exc, VisitError) else exc
+        return ParseResult(None, (error("E199", f"internal parser error: {detail}", span),), ())
     if builder.errors:
         return ParseResult(None, tuple(builder.errors), tuple(comments))
     return ParseResult(policy, (), tuple(comments))
+
+
+MAX_NESTING = 250  # levels of one expression's syntax tree; every later pass recurses over it
+
+
+def _too_deep(tree: lark.Tree) -> Any:
+    """E106 at the first place the syntax tree nests deeper than MAX_NESTING, else None.
+    Walked without recursion, so any depth is measured safely."""
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, lark.Tree):
+            continue
+        if depth > MAX_NESTING:
+            line = getattr(node.meta, "line", 1) if not node.meta.empty else 1
+            column = getattr(node.meta, "column", 1) if not node.meta.empty else 1
+            return error("E106", f"this expression nests more than {MAX_NESTING} levels deep",
+                         A.Span(line, column, line, column + 1),
+                         "split it: name parts with `const`, or write a long list as a set (`x in {...}`)")
+        stack.extend((child, depth + 1) for child in node.children)
+    return None
 
 
 def _parse_with_comments(parser: lark.Lark, text: str, on_comment: Any) -> lark.Tree:

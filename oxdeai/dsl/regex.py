@@ -3,16 +3,22 @@
 Contract: `parse_regex` accepts exactly the dialect of docs/language.md and
 raises `RegexError(offset, message)` for anything else (anchors, letter escapes
 other than `\\d` / `\\w`, lazy quantifiers, backreferences, lookaround, bounds
-over 100). The runtime compiles this AST to Python `re`; the verifier to Z3. `.`
-is any one code point, newline included; `\\d` and `\\w` are ASCII only.
+over 100). The runtime compiles this AST to RE2 (`compile_linear`: matching takes
+time linear in the subject, whatever the pattern); the verifier to Z3. `.` is any
+one code point, newline included; `\\d` and `\\w` are ASCII only. A pattern RE2
+cannot build (nested repetition counts whose product exceeds 1000, or a program
+over RE2's memory budget) is refused by `check` with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
+
+import re2
 
 MAX_REPEAT = 100
+MAX_GROUP_DEPTH = 100  # the parser and every walker over the AST recurse once per group
 SPECIAL = set("\\.[]()*+?{}|^$")
 PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
@@ -75,6 +81,7 @@ class _RegexParser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0  # groups open at `pos`
 
     def peek(self) -> str | None:
         return self.text[self.pos] if self.pos < len(self.text) else None
@@ -141,12 +148,16 @@ class _RegexParser:
             return RAny()
         if ch == "(":
             self.pos += 1
+            self.depth += 1
+            if self.depth > MAX_GROUP_DEPTH:
+                raise RegexError(start, f"groups nest more than {MAX_GROUP_DEPTH} deep")
             if self.peek() == "?":
                 raise RegexError(self.pos, "`(?...)` groups and lookaround are not part of the dialect")
             inner = self.parse_alt()
             if self.peek() != ")":
                 raise RegexError(start, "unclosed `(`")
             self.pos += 1
+            self.depth -= 1
             return inner
         if ch == "[":
             return self.parse_class()
@@ -221,37 +232,52 @@ class _RegexParser:
         return RChar(ord(ch))
 
 
-def to_python(node: Regex) -> str:
-    """Python `re` source for the node; compile with re.DOTALL and use fullmatch."""
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.dot_nl = True  # `.` is any code point, newline included
+_RE2_OPTIONS.log_errors = False
+_LINEAR: dict[str, Any] = {}
+
+
+def compile_linear(pattern: str) -> Any:
+    """The dialect pattern compiled by RE2 (use `.fullmatch`); raises RegexError when the
+    pattern is outside the dialect or too big for RE2. Cached per pattern text."""
+    compiled = _LINEAR.get(pattern)
+    if compiled is None:
+        source = to_re2(parse_regex(pattern))
+        try:
+            compiled = re2.compile(source, _RE2_OPTIONS)
+        except re2.error as exc:
+            detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) \
+                else str(exc)
+            raise RegexError(0, f"the pattern is too big for the linear-time matcher ({detail}); nested "
+                                f"repetition counts multiply, and their product may be at most 1000") from None
+        _LINEAR[pattern] = compiled
+    return compiled
+
+
+def to_re2(node: Regex) -> str:
+    """RE2 source for the node: every character but an ASCII letter or digit is written
+    as `\\x{HEX}`, so nothing in the subject's alphabet can read as syntax."""
     match node:
         case RChar(code):
-            return _py_char(code)
+            return _re2_char(code)
         case RAny():
             return "."
         case RClass(negated, ranges):
-            body = "".join(_py_char(lo) if lo == hi else f"{_py_char(lo)}-{_py_char(hi)}" for lo, hi in ranges)
+            body = "".join(_re2_char(lo) if lo == hi else f"{_re2_char(lo)}-{_re2_char(hi)}" for lo, hi in ranges)
             return f"[{'^' if negated else ''}{body}]"
         case RConcat(parts):
-            return "".join(_py_group(p) if isinstance(p, RAlt) else to_python(p) for p in parts)
+            return "".join(f"(?:{to_re2(p)})" if isinstance(p, RAlt) else to_re2(p) for p in parts) \
+                if parts else "(?:)"
         case RAlt(branches):
-            return "|".join(to_python(b) for b in branches)
+            return "|".join(to_re2(b) or "(?:)" for b in branches)
         case RRepeat(inner, lo, hi):
-            base = to_python(inner)
-            if not isinstance(inner, (RChar, RAny, RClass)):
-                base = f"(?:{base})"
-            if (lo, hi) == (0, None):
-                return base + "*"
-            if (lo, hi) == (1, None):
-                return base + "+"
-            if (lo, hi) == (0, 1):
-                return base + "?"
-            return base + (f"{{{lo},}}" if hi is None else f"{{{lo},{hi}}}")
+            base = f"(?:{to_re2(inner)})"
+            if hi == 0:
+                return "(?:)"  # exactly zero repetitions: the empty string
+            return base + ("*" if (lo, hi) == (0, None) else f"{{{lo},}}" if hi is None else f"{{{lo},{hi}}}")
     raise AssertionError(f"unhandled regex node {node!r}")
 
 
-def _py_group(node: Regex) -> str:
-    return f"(?:{to_python(node)})"
-
-
-def _py_char(code: int) -> str:
-    return "\\" + chr(code) if chr(code) in "\\^-[]." or not chr(code).isalnum() and code < 128 else chr(code)
+def _re2_char(code: int) -> str:
+    return chr(code) if code < 128 and chr(code).isalnum() else f"\\x{{{code:X}}}"

@@ -10,6 +10,7 @@ none. `complete(decision_id, outcome)` applies `on complete` effects once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time as wallclock
@@ -18,17 +19,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from oxdeai.dsl import ast as A
+from oxdeai.dsl.ast import MAX_SAFE_INT
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr, compile_rules
 from oxdeai.runtime.models import Decision, Effect, Reason
 from oxdeai.runtime.schema import Request, RequestSchema
-from oxdeai.runtime.store import Changes, Entry, EntryKey, MemoryStore, Pending, StateStore, StoreError
+from oxdeai.runtime.store import CLOCK, Changes, Entry, EntryKey, MemoryStore, Pending, StateStore, StoreError
 
 OUTCOMES = ("ok", "failed")
 
 
+
 class CompletionError(Exception):
     """A completion that cannot be applied; nothing was changed."""
+
+
+class CompletionStoreError(CompletionError, StoreError):
+    """The store failed during a completion: nothing was applied, and it may be retried.
+    Both `except CompletionError` and `except StoreError` catch it."""
 
 
 class StateFileError(ValueError):
@@ -61,6 +69,7 @@ class _Assign:
 class _Effect:
     when: Compiled | None
     assigns: tuple[_Assign, ...]
+    windows: tuple[int, ...] = ()  # windows of the states it reads or writes (on complete: all must be current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +152,15 @@ class Engine:
         def effects(on_complete: bool) -> tuple[_Effect, ...]:
             return tuple(
                 _Effect(compiled(e.when), tuple(_Assign(a.target, a.op, compile_expr(a.value, consts))
-                                                for a in e.assigns))
+                                                for a in e.assigns), effect_windows(e))
                 for e in p.effects if e.on_complete == on_complete and A.matches_any(e.patterns, tool))
+
+        def effect_windows(e: A.EffectDecl) -> tuple[int, ...]:
+            names = {a.target for a in e.assigns}
+            for expr in [e.when, *(a.value for a in e.assigns)]:
+                if expr is not None:
+                    names |= _state_reads(expr, p.states)
+            return tuple(sorted({w for n in names if (w := self._states[n].window) is not None}))
 
         gates = tuple(_Gate(g.name, compile_expr(g.amount, consts), g.bound,
                             g.lease.seconds if g.lease else None)
@@ -184,6 +200,8 @@ class Engine:
                 reason: Reason = ("invalid_request", "time",
                           f"host time {request.time} is more than {self.max_skew}s from the engine clock")
                 return self.store.atomic(lambda store: (self._deny_invalid(store, call, [reason], request.time), None))
+            if request.tool not in self._plans:  # compile outside the store's lock: no other step waits on it
+                self._plan_for(request.tool)
             decision = self.store.atomic(self._decide, request)
             order = getattr(self.store, "last_order", None)
             if order is not None:  # a store whose sequence numbers are not its commit order says so
@@ -204,6 +222,9 @@ class Engine:
 
     def _decide(self, store: StateStore, req: Request) -> tuple[Decision, Changes | None]:
         changes = Changes()
+        clock = self._store_clock(store)
+        if req.time < clock:  # decided at the store's time: time never runs backwards
+            req = dataclasses.replace(req, time=clock)
         if self._has_leases:
             self._expire_leases(store, req.time, changes)
         plan = self._plans.get(req.tool) or self._plan_for(req.tool)
@@ -212,7 +233,8 @@ class Engine:
 
         def deny(reasons: list[Reason]) -> tuple[Decision, Changes | None]:
             seq = store.next_seq()
-            return (Decision(self, seq, False, req.tool, tuple(reasons), (), (), req.time, req, reads), changes if changes.entries or changes.pending else None)
+            return (Decision(self, seq, False, req.tool, tuple(reasons), (), (), req.time, req, reads),
+                    self._stamped(changes, clock, req.time))
 
         # 2. idempotency
         idem_scope = None
@@ -234,7 +256,7 @@ class Engine:
                     return deny(verdict[0])
                 if not verdict[1]:
                     return deny([("no_matching_rule", None, "no allow rule matches this call")])
-                return original.as_repeat(store.next_seq()), changes if changes.entries or changes.pending else None
+                return original.as_repeat(store.next_seq()), self._stamped(changes, clock, req.time)
         # 3. replay
         if self.policy.nonce_window is not None:
             if req.nonce is None:
@@ -260,9 +282,13 @@ class Engine:
                              f"`{gate.name}`: {current} + {amount} would exceed {gate.bound}"))
         if over:
             return deny(over)
-        # 8. invariant guard
+        # 8. invariant guard (and the value domain: a decision never shows a value canonical JSON cannot hold)
         writes = self._effects(plan.effects, ctx, req.time) if plan.effects else {}
-        broken = self._guard(store, plan.invariants, writes, req.time) if writes and self.guard else []
+        wild = _out_of_range(writes)
+        if wild:
+            return deny([("state_out_of_range", name, f"the call would take `{name}` to {value}, outside "
+                          f"±(2^53 − 1)") for name, value in wild])
+        broken = self._guard(store, plan.invariants, writes, req.time, changes) if writes and self.guard else []
         if broken:
             return deny([("invariant_guard", name, f"the call would break invariant `{name}`")
                          for name in broken])
@@ -270,9 +296,7 @@ class Engine:
         seq = store.next_seq()
         effects = tuple(sorted((k[0], k[1], before, after) for k, (before, after) in writes.items())) if writes else ()
         for (name, key), (_, after) in writes.items():
-            old = store.entry((name, key))
-            written = req.time if old is None or old.written is None else max(old.written, req.time)
-            changes.entries[(name, key)] = Entry(after, written)
+            changes.entries[(name, key)] = Entry(after, req.time)  # req.time >= every write: the clock
         decision = Decision(self, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, req, reads)
         if req.nonce is not None and self.policy.nonce_window is not None:
             changes.nonces[(req.agent_id, req.nonce)] = req.time
@@ -282,7 +306,24 @@ class Engine:
         changes.pending[seq] = Pending(req.tool, req.args, req.agent, req.time, deadline)
         if store.durable:  # another process may complete it: record its id with it
             changes.ids[decision.decision_id] = seq
-        return decision, changes
+        return decision, self._stamped(changes, clock, req.time, always=True)
+
+    def _store_clock(self, store: StateStore) -> int:
+        entry = store.entry(CLOCK)
+        if entry is None:
+            return 0
+        if type(entry.value) is not int or entry.value < 0:
+            raise StoreError(f"the store's clock holds {entry.value!r}, which is not a time")
+        return entry.value
+
+    @staticmethod
+    def _stamped(changes: Changes, clock: int, now: int, always: bool = False) -> Changes | None:
+        """The step's changes, with the store's clock moved to `now` when the step writes."""
+        if not (always or changes.entries or changes.pending):
+            return None
+        if now > clock:
+            changes.entries[CLOCK] = Entry(now, now)
+        return changes
 
     def _rules(self, plan: _ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
         """Stages 5 and 6: every matching deny rule, else every matching allow rule."""
@@ -315,9 +356,13 @@ class Engine:
         return entry.value
 
     def _ctx(self, store: StateStore, tool: str, args: dict[str, Any], agent: dict[str, Any], now: int,
-             reads: dict[EntryKey, Any], changes: Changes, outcome: str | None = None) -> Ctx:
+             reads: dict[EntryKey, Any], changes: Changes, outcome: str | None = None,
+             call_time: int | None = None) -> Ctx:
+        """Entries are read at `now`; `time` in expressions is `call_time` (a completion's
+        expressions see the original call's time) or else `now`."""
+        time = now if call_time is None else call_time
         if not self._states:
-            return Ctx(args, agent, now, tool, _no_state, self._consts, outcome)
+            return Ctx(args, agent, time, tool, _no_state, self._consts, outcome)
         ctx: Ctx
 
         def read_state(name: str) -> Any:
@@ -326,7 +371,7 @@ class Engine:
                 reads[(name, key)] = self._read(store, name, key, now, changes)
             return reads[(name, key)]
 
-        ctx = Ctx(args, agent, now, tool, read_state, self._consts, outcome)
+        ctx = Ctx(args, agent, time, tool, read_state, self._consts, outcome)
         return ctx
 
     def _effects(self, effects: tuple[_Effect, ...], ctx: Ctx, now: int) -> dict[EntryKey, tuple[Any, Any]]:
@@ -353,7 +398,9 @@ class Engine:
         return out
 
     def _guard(self, store: StateStore, invariants: tuple[_Invariant, ...],
-               writes: dict[EntryKey, tuple[Any, Any]], now: int) -> list[str]:
+               writes: dict[EntryKey, tuple[Any, Any]], now: int, changes: Changes) -> list[str]:
+        """Entries the call does not write are read through `changes`: a lease that expired
+        in this step is seen expired, as the rules saw it."""
         """Stage 8: the invariants this call's writes would turn from true to false."""
         broken = []
         written_names = {name for name, _ in writes}
@@ -367,7 +414,7 @@ class Engine:
                         return writes[(name, key)][1]
                     if (name, key) in writes:
                         return writes[(name, key)][0]
-                    return self._read(store, name, key, now)
+                    return self._read(store, name, key, now, changes)
 
                 before_ctx = Ctx({}, {}, now, "", functools.partial(value_at, after=False), self._consts)
                 after_ctx = Ctx({}, {}, now, "", functools.partial(value_at, after=True), self._consts)
@@ -391,8 +438,10 @@ class Engine:
 
         def step(store: StateStore) -> tuple[Any, Changes | None]:
             changes = Changes()
-            self._expire_leases(store, now, changes)
-            written = changes if changes.entries or changes.pending else None  # expiries apply regardless
+            clock = self._store_clock(store)
+            at = max(now, clock)  # time never runs backwards, for completions too
+            self._expire_leases(store, at, changes)
+            written = self._stamped(changes, clock, at)  # expiries apply regardless
             # a shared store knows calls other engines allowed: look the id up in the same step
             seq = known if known is not None or not store.durable else store.seq_for(decision_id)
             if seq is None:
@@ -403,11 +452,14 @@ class Engine:
             if pending.completed is not None:
                 return CompletionError(f"decision `{decision_id}` was already completed ({pending.completed})"), \
                     written
-            effects = self._complete_one(store, seq, pending, outcome, now, changes)
+            effects = self._complete_one(store, seq, pending, outcome, at, changes)
             self.last_completion_event = store.next_seq()  # orders completions among decisions
-            return effects, changes
+            return effects, self._stamped(changes, clock, at, always=True)
 
-        result = self.store.atomic(step)
+        try:
+            result = self.store.atomic(step)
+        except StoreError as exc:
+            raise CompletionStoreError(f"the state store failed: {str(exc)[:200]}") from exc
         order = getattr(self.store, "last_order", None)
         if order is not None:
             self.last_completion_event = order
@@ -417,23 +469,22 @@ class Engine:
 
     def _complete_one(self, store: StateStore, seq: int, pending: Pending, outcome: str, now: int,
                       changes: Changes) -> tuple[Effect, ...]:
+        """Apply a call's `on complete` effects at `now`, each declaration whole or not at all:
+        one that reads or writes a windowed state whose window has passed since the call is
+        dropped (its entries now belong to a later window). Entries are read at `now`, as
+        every step reads them; expressions see the call's args, agent and time."""
         plan = self._plans.get(pending.tool) or self._plan_for(pending.tool)
+        live = tuple(e for e in plan.on_complete if all(now // w == pending.time // w for w in e.windows))
         reads: dict[EntryKey, Any] = {}
-        # effects write the entries of the original call's window
-        ctx = self._ctx(store, pending.tool, pending.args, pending.agent, pending.time, reads, changes, outcome)
-        writes = self._effects(plan.on_complete, ctx, pending.time)
+        ctx = self._ctx(store, pending.tool, pending.args, pending.agent, now, reads, changes, outcome,
+                        call_time=pending.time)
+        writes = self._effects(live, ctx, now) if live else {}
+        if _out_of_range(writes):  # dropped whole, as a declaration whose window passed: the state stays as it was
+            writes = self._effects(tuple(e for e in live if not _out_of_range(self._effects((e,), ctx, now))),
+                                   ctx, now)
         applied = []
         for (name, key), (before, after) in sorted(writes.items()):
-            window = self._states[name].window
-            current = changes.entries.get((name, key)) or store.entry((name, key))
-            if window is not None:
-                if now // window != pending.time // window:
-                    continue  # the call's window has passed: dropped
-                if current is not None and current.written is not None and \
-                        current.written // window > pending.time // window:
-                    continue
-            written = pending.time if current is None or current.written is None else current.written
-            changes.entries[(name, key)] = Entry(after, written)
+            changes.entries[(name, key)] = Entry(after, now)
             applied.append((name, key, before, after))
         changes.pending[seq] = Pending(pending.tool, pending.args, pending.agent, pending.time, pending.deadline,
                                        outcome)
@@ -447,6 +498,16 @@ class Engine:
                 self._complete_one(store, seq, pending, "expired", now, changes)
 
     # ---- state files -------------------------------------------------------------
+
+    def set_entry(self, name: str, key: str, value: Any, at: int) -> None:
+        """An operator's write of one entry, at `at` or the store's clock if that is later."""
+        def step(store: StateStore) -> tuple[None, Changes | None]:
+            clock = self._store_clock(store)
+            changes = Changes()
+            changes.entries[(name, key)] = Entry(value, max(at, clock))
+            return None, self._stamped(changes, clock, max(at, clock), always=True)
+
+        self.store.atomic(step)
 
     def export_state(self) -> dict[str, Any]:
         """The brief's state-file JSON for every entry the store holds."""
@@ -480,9 +541,17 @@ class Engine:
                     entries[(name, self._normal_key(state, key))] = self._entry(state, value, first_time)
             else:
                 entries[(name, "")] = self._entry(state, raw, first_time)
+        # the clock never runs backwards, and stays at or after every write time it now holds
+        times = [e.written for e in entries.values() if e.written is not None]
+        current = self.store.atomic(lambda store: (self._store_clock(store), None))
+        clock = max([current, *times])
+        if clock:
+            entries[CLOCK] = Entry(clock, clock)
         self.store.replace_entries(entries)
 
     def _normal_key(self, state: _State, key: str) -> str:
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+            raise StateFileError(f"`{state.name}`: the key {key!r} holds a lone surrogate, which no request can carry")
         if len(state.key) == 1:
             return key
         try:
@@ -503,11 +572,21 @@ class Engine:
             value, written = raw["value"], raw["written"]
         if type(value) is not type(state.init):
             raise StateFileError(f"`{state.name}` holds {type(state.init).__name__} values, not {value!r}")
+        if type(value) is int and abs(value) > MAX_SAFE_INT:
+            raise StateFileError(f"`{state.name}`: {value} lies outside ±(2^53 − 1), the values a decision can show")
+        if written is not None and not 0 <= written <= MAX_SAFE_INT:
+            raise StateFileError(f"`{state.name}`: `written` must be a time from 0 to 2^53 − 1")
         return Entry(value, written)
 
 
 def _no_state(name: str) -> Any:
     raise AssertionError(f"the checker lets no expression read state `{name}` in a policy without state")
+
+
+def _out_of_range(writes: dict[EntryKey, tuple[Any, Any]]) -> list[tuple[str, int]]:
+    """The int writes outside ±(2^53 − 1), the request domain (sorted: reasons are stable)."""
+    return sorted((name, after) for (name, _), (_, after) in writes.items()
+                  if type(after) is int and not -MAX_SAFE_INT <= after <= MAX_SAFE_INT)
 
 
 def _deny_reason(rule: _Rule) -> Reason:

@@ -9,14 +9,14 @@ language has no evaluation errors, so `and` / `or` may short-circuit).
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.ops import apply_func, arith, compare
-from oxdeai.dsl.regex import parse_regex, to_python
+from oxdeai.dsl.regex import compile_linear
 
 Value = Any  # int | str | bool | frozenset
 
@@ -34,16 +34,9 @@ class Ctx:
     outcome: str | None = None
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """The dialect pattern as Python `re` (ASCII classes, `.` matches newline)."""
-    compiled = _REGEX_CACHE.get(pattern)
-    if compiled is None:
-        compiled = re.compile(to_python(parse_regex(pattern)), re.DOTALL)
-        _REGEX_CACHE[pattern] = compiled
-    return compiled
+def compile_regex(pattern: str) -> Any:
+    """The dialect pattern, compiled for linear-time matching (RE2; use `.fullmatch`)."""
+    return compile_linear(pattern)
 
 
 def eval_expr(e: A.Expr, ctx: Ctx) -> Value:
@@ -98,6 +91,8 @@ def eval_name(name: str, ctx: Ctx) -> Value:
 
 Compiled = Callable[[Ctx], Value]
 
+_CHAINS = {A.BinOp.AND: frozenset({A.BinOp.AND}), A.BinOp.OR: frozenset({A.BinOp.OR}),
+           A.BinOp.ADD: frozenset({A.BinOp.ADD, A.BinOp.SUB}), A.BinOp.SUB: frozenset({A.BinOp.ADD, A.BinOp.SUB})}
 _PRELUDE = "A = ctx.args; G = ctx.agent; T = ctx.time; TOOL = ctx.tool; S = ctx.read_state; O = ctx.outcome"
 
 
@@ -151,6 +146,8 @@ class _Emitter:
                 return f"(-{self.emit(operand)})"
             case A.Not(operand):
                 return f"(not {self.emit(operand)})"
+            case A.Binary(op, left, right) if op in _CHAINS:
+                return self.emit_chain(e)
             case A.Binary(op, left, right):
                 return self.emit_binary(op, self.emit(left), self.emit(right))
             case A.In(item, A.RangeSet(lo, hi), negated):
@@ -174,6 +171,21 @@ class _Emitter:
                 return f"((({parts[0]} // 86400) + 3) % 7)"  # oxdeai.dsl.ops.weekday, inline
         raise AssertionError(f"unhandled expression {e!r}")
 
+    def emit_chain(self, e: A.Binary) -> str:
+        """`a or b or c` (and `and`, `+`/`-`) as one flat Python expression: a long chain
+        nests no parentheses (CPython's parser stops at 200), and means the same, since
+        Python's `and`/`or`/`+`/`-` group from the left as the language's do."""
+        family = _CHAINS[e.op]
+        tail: list[tuple[A.BinOp, A.Expr]] = []
+        node: A.Expr = e
+        while isinstance(node, A.Binary) and node.op in family:
+            tail.append((node.op, node.right))
+            node = node.left
+        text = self.emit(node)
+        for op, right in reversed(tail):
+            text += f" {op.value} {self.emit(right)}"
+        return f"({text})"
+
     def emit_binary(self, op: A.BinOp, a: str, b: str) -> str:
         match op:
             case A.BinOp.STARTSWITH:
@@ -187,17 +199,24 @@ class _Emitter:
         # the remaining operators mean in Python exactly what they mean in the language
         return f"({a} {op.value} {b})"
 
-    def function(self, name: str, body: list[str]) -> Callable[..., Any]:
+    def function(self, name: str, body: list[str]) -> Callable[..., Any] | None:
+        """The generated function, or None when CPython cannot compile it (nesting beyond
+        its parser's limits): the caller then uses the reference interpreter."""
         loads = "".join(f"    {local} = {load}\n" for local, load in sorted(self.hoisted.items()))
         source = f"def {name}(ctx):\n    {_PRELUDE}\n{loads}" + "".join(f"    {line}\n" for line in body)
-        exec(compile(source, f"<oxdeai:{name}>", "exec"), self.namespace)  # noqa: S102 - our own generated code
+        try:
+            code = compile(source, f"<oxdeai:{name}>", "exec")
+        except (SyntaxError, RecursionError, MemoryError):
+            return None
+        exec(code, self.namespace)  # noqa: S102 - our own generated code
         return self.namespace[name]  # type: ignore[no-any-return]
 
 
 def compile_expr(e: A.Expr, consts: dict[str, Any]) -> Compiled:
     """A function computing `eval_expr(e, ctx)`, generated as Python source once."""
     emitter = _Emitter(consts)
-    return emitter.function("expr", [f"return {emitter.emit(e)}"])
+    compiled = emitter.function("expr", [f"return {emitter.emit(e)}"])
+    return compiled if compiled is not None else functools.partial(_interpret, e)
 
 
 def compile_rules(denies: list[A.Expr | None], allows: list[A.Expr | None],
@@ -212,4 +231,18 @@ def compile_rules(denies: list[A.Expr | None], allows: list[A.Expr | None],
     for index, cond in enumerate(allows):
         body.append(f"if {emitter.emit(cond)}: a.append({index})" if cond is not None else f"a.append({index})")
     body.append("return d, a")
-    return emitter.function("rules", body)  # type: ignore[return-value]
+    compiled = emitter.function("rules", body)
+    return compiled if compiled is not None else functools.partial(_interpret_rules, denies, allows)
+
+
+def _interpret(e: A.Expr, ctx: Ctx) -> Value:
+    return eval_expr(e, ctx)
+
+
+def _interpret_rules(denies: list[A.Expr | None], allows: list[A.Expr | None],
+                     ctx: Ctx) -> tuple[list[int], list[int]]:
+    """compile_rules' meaning, by the reference interpreter (its fallback)."""
+    d = [i for i, cond in enumerate(denies) if cond is None or eval_expr(cond, ctx)]
+    if d:
+        return d, []
+    return d, [i for i, cond in enumerate(allows) if cond is None or eval_expr(cond, ctx)]

@@ -16,10 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, create_model
 
 from oxdeai.dsl import ast as A
+from oxdeai.dsl.ast import MAX_SAFE_INT, MAX_STRING
 from oxdeai.runtime.models import Reason
 
-MAX_SAFE_INT = 2**53 - 1
-MAX_STRING = 65_536
 CALL_KEYS = frozenset({"tool", "args", "nonce", "idempotency_key"})
 
 

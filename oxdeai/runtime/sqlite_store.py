@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from oxdeai.runtime.store import Changes, Entry, EntryKey, Pending, StoreError
+from oxdeai.runtime.store import CLOCK, Changes, Entry, EntryKey, Pending, StoreError
 
 T = TypeVar("T")
 CALL_TTL = 7 * 86_400  # how long a finished call is kept
@@ -57,7 +57,6 @@ class SQLiteStore:
         self.nonce_ttl = nonce_ttl
         self.idempotency_ttl = idempotency_ttl
         self._commits = 0
-        self._latest = 0  # the newest time this process has written
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -65,7 +64,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             self._bind_policy(policy_sha256, migrate)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError, ValueError) as exc:  # a damaged file's message may not decode
             raise StoreError(f"cannot open the SQLite store `{path}`: {exc}") from exc
 
     def _bind_policy(self, sha: str, migrate: bool) -> None:
@@ -127,8 +126,14 @@ class SQLiteStore:
     def _purge(self) -> None:
         """Forget what can no longer matter: nonces and idempotency records past their
         window, finished calls past the completion horizon, entries whose window has
-        long passed (they read as their initial value anyway)."""
-        now, db, batch = self._latest, self._db, self.PURGE_BATCH
+        long passed (they read as their initial value anyway). Driven by the store's clock
+        (store.CLOCK): every later step is decided at or after it, whatever time a request
+        carries, so nothing deleted here can be read again."""
+        db, batch = self._db, self.PURGE_BATCH
+        row = db.execute("SELECT value FROM entries WHERE name = ? AND key = ?", CLOCK).fetchone()
+        now = json.loads(row[0]) if row is not None else 0
+        if type(now) is not int:
+            raise ValueError("the store's clock is not a time")
         db.execute("DELETE FROM nonces WHERE rowid IN (SELECT rowid FROM nonces WHERE time < ? LIMIT ?)",
                    (now - self.nonce_ttl, batch))
         db.execute("DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE time < ? LIMIT ?)",
@@ -141,9 +146,6 @@ class SQLiteStore:
 
     def _apply(self, changes: Changes) -> None:
         db = self._db
-        times = [e.written for e in changes.entries.values() if e.written is not None]
-        times += list(changes.nonces.values()) + [p.time for p in changes.pending.values()]
-        self._latest = max([self._latest, *times])
         db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?)",
                        [(n, k, json.dumps(e.value), e.written) for (n, k), e in changes.entries.items()])
         db.executemany("INSERT OR REPLACE INTO nonces VALUES (?, ?, ?)",
@@ -204,9 +206,9 @@ class SQLiteStore:
         with self._lock:
             try:
                 rows = self._db.execute("SELECT name, key, value, written FROM entries").fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError(str(exc)) from exc
-        return {(n, k): Entry(json.loads(v), w) for n, k, v, w in rows}
+                return {(n, k): Entry(json.loads(v), w) for n, k, v, w in rows}
+            except (sqlite3.Error, ValueError, TypeError) as exc:  # ValueError: a value that is not JSON
+                raise StoreError(f"the SQLite store cannot be read: {exc}") from exc
 
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None:
         def step(store: SQLiteStore) -> tuple[None, None]:
@@ -230,12 +232,19 @@ def open_store(url: str, policy: Any, migrate: bool = False) -> Any:
     if url in ("memory://", "memory:", "memory"):
         return MemoryStore()
     if url.startswith("sqlite:///"):
+        if url[len("sqlite:///"):] in ("", ":memory:") or url.endswith("/"):
+            raise StoreError(f"bad store URL `{url}`: give the database file, e.g. sqlite:///state.db")
         windows = {s.name: s.window.seconds for s in policy.states.values() if s.window is not None}
         idempotency = max((d.window.seconds for d in policy.idempotent), default=86_400)
         return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate, 5.0, windows,
                            policy.nonce_window or 86_400, idempotency)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from oxdeai.runtime.redis_store import RedisStore
+        try:
+            from oxdeai.runtime.redis_store import RedisStore, check_redis_url
+        except ImportError as exc:  # the optional extra is not installed
+            raise StoreError(f"the Redis store needs the `redis` package: pip install 'oxdeai[redis]' ({exc})") \
+                from exc
+        check_redis_url(url)
 
         windows = {s.name: s.window.seconds for s in policy.states.values() if s.window is not None}
         idempotency = max((d.window.seconds for d in policy.idempotent), default=86_400)

@@ -20,6 +20,12 @@ T = TypeVar("T")
 
 EntryKey = tuple[str, str]  # (state name, key text); key text "" for unkeyed states
 
+# The store's clock, kept as an entry: the latest time any step that wrote was decided at.
+# The engine reads and writes every step at `max(its time, the clock)`, so all entries a
+# step reads were written at or before one time (docs/engine.md, "One time per store").
+# The name cannot be a state's; state files and `state show` leave it out.
+CLOCK: EntryKey = ("#clock", "")
+
 
 @dataclass(slots=True)
 class Entry:

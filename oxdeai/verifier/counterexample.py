@@ -38,7 +38,11 @@ class ReplayError(Exception):
 def extract(world: World, model: z3.ModelRef) -> dict[str, Any]:
     policy = world.policy
     tool = world.tool.name
-    args = {name: model_value(model, var) for name, var in world.args.items()}
+    if world.presence:  # only what the request carries; the engine fills in the defaults
+        args = {name: model_value(model, world.provided[name]) for name in world.args
+                if z3.is_true(model.eval(world.present[name], model_completion=True))}
+    else:
+        args = {name: model_value(model, var) for name, var in world.args.items()}
     agent = {name: model_value(model, var) for name, var in world.agent.items()}
     time = model_value(model, world.time)
     request: dict[str, Any] = {"tool": tool, "args": args, "agent": agent, "time": time}

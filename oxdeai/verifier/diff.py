@@ -1,7 +1,8 @@
 """`diff OLD NEW`: which requests does a policy change newly allow, or newly deny?
 
 Contract: a request is newly allowed when NEW's full decision (stages 5-8) allows
-it and OLD's does not (a request OLD's schema rejects counts as not allowed), for
+it and OLD's does not (OLD decides it without the parameters OLD does not declare;
+a request OLD's schema rejects otherwise counts as not allowed), for
 some state satisfying both versions' inductive invariants I, where a state name
 present in both is one entry. Each witness is replayed through both engines
 before it is reported. Tools only in one version are reported as added / removed.
@@ -18,7 +19,7 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.verifier.counterexample import ReplayError, describe, extract, replay
 from oxdeai.verifier.encode import Unsupported
 from oxdeai.verifier.properties import Verifier, _prefer
-from oxdeai.verifier.solve import Answer, solve
+from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT, Answer, solve
 from oxdeai.verifier.symbolic import Vars, World, sort_of
 
 
@@ -40,8 +41,9 @@ class DiffReport:
         return bool(self.newly_allowed or self.added_allowing)
 
 
-def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = 10.0) -> DiffReport:
-    old_v, new_v = Verifier(old, timeout_s), Verifier(new, timeout_s)
+def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = DEFAULT_TIMEOUT,
+                  budget: int = DEFAULT_BUDGET) -> DiffReport:
+    old_v, new_v = Verifier(old, timeout_s, budget), Verifier(new, timeout_s, budget)
     old_v.houdini()
     new_v.houdini()
     report = DiffReport(added_tools=sorted(set(new.tools) - set(old.tools)),
@@ -49,7 +51,7 @@ def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = 10.
     for tool in sorted(set(new.tools) & set(old.tools)):
         for direction, gain, lose in (("newly_allowed", new_v, old_v), ("newly_denied", old_v, new_v)):
             try:
-                witness = _witness(tool, gain, lose, timeout_s)
+                witness = _witness(tool, gain, lose)
             except Unsupported as exc:
                 report.unknown.append({"tool": tool, "direction": direction, "reason": exc.why})
                 continue
@@ -58,25 +60,32 @@ def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = 10.
             elif witness is not None:
                 getattr(report, direction).append(witness)
     for tool in report.added_tools:
-        world = World(new, tool)
-        decided = world.decide()
-        result = solve([world.schema(), decided, world.assume(new_v.inductive)], timeout_s)
-        if result.answer is not Answer.HOLDS:
+        try:
+            world = World(new, tool)
+            result = solve([world.schema(), world.decide(), world.assume(new_v.inductive)], timeout_s,
+                           budget=budget)
+        except Unsupported as exc:
+            report.unknown.append({"tool": tool, "direction": "added", "reason": exc.why})
+            continue
+        if result.answer is Answer.UNKNOWN:
+            report.unknown.append({"tool": tool, "direction": "added", "reason": result.reason or "the solver gave up"})
+        elif result.answer is Answer.FAILS:
             report.added_allowing.append(tool)
     return report
 
 
-def _witness(tool: str, gain: Verifier, lose: Verifier, timeout_s: float) -> dict[str, Any] | str | None:
+def _witness(tool: str, gain: Verifier, lose: Verifier) -> dict[str, Any] | str | None:
     """A request `gain` allows and `lose` does not, or None; a string says why unknown."""
     shared = Vars()
-    g = World(gain.policy, tool, shared)
-    lo = World(lose.policy, tool, shared)
+    g = World(gain.policy, tool, shared, presence=True)
+    lo = World(lose.policy, tool, shared, presence=True)
     _same_sorts(gain.policy, lose.policy, tool)
-    lose_valid = z3.And(lo.schema(), *_args_match(g, lo))
-    constraints = [g.schema(), g.decide(), z3.Not(z3.And(lose_valid, lo.decide()))]
+    carried, lose_accepts = _carried_args(g, lo)
+    lose_valid = z3.And(lo.schema(), *lose_accepts)
+    constraints = [g.schema(), *carried, g.decide(), z3.Not(z3.And(lose_valid, lo.decide()))]
     touched = set(g.pre) | set(lo.pre)
     constraints += [g.assume(gain.inductive, touched), lo.assume(lose.inductive, touched)]
-    result = solve(constraints, timeout_s, _prefer(g))
+    result = solve(constraints, gain.timeout, _prefer(g), gain.budget)
     if result.answer is Answer.HOLDS:
         return None
     if result.answer is Answer.UNKNOWN:
@@ -88,7 +97,9 @@ def _witness(tool: str, gain: Verifier, lose: Verifier, timeout_s: float) -> dic
         if key in cx_lose["request"]:
             cx_gain["request"].setdefault(key, cx_lose["request"][key])
     _, gained = replay(gain.policy, cx_gain)
-    _, lost = replay(lose.policy, {"request": cx_gain["request"], "state": cx_lose["state"]})
+    declared = {p.name for p in lose.policy.tools[tool].params}
+    as_lost = dict(cx_gain["request"], args={k: v for k, v in cx_gain["request"]["args"].items() if k in declared})
+    _, lost = replay(lose.policy, {"request": as_lost, "state": cx_lose["state"]})
     if not gained.allowed or lost.allowed:
         raise ReplayError(f"diff witness for `{tool}`", cx_gain, f"{describe(gained)} / {describe(lost)}")
     witness: dict[str, Any] = {"tool": tool, "request": cx_gain["request"], "state": _merge(cx_gain, cx_lose)}
@@ -98,12 +109,16 @@ def _witness(tool: str, gain: Verifier, lose: Verifier, timeout_s: float) -> dic
     return witness
 
 
-def _args_match(g: World, lo: World) -> list[Any]:
-    """The request carries exactly the gaining version's parameters: the losing version
-    accepts it only if it declares the same ones (with the same sorts)."""
-    if set(g.args) != set(lo.args) or any(g.args[n] is not lo.args[n] for n in g.args):
-        return [z3.BoolVal(False)]
-    return []
+def _carried_args(g: World, lo: World) -> tuple[list[Any], list[Any]]:
+    """The request is one the gaining version accepts, so it carries only parameters that
+    version declares. The losing version decides it without the parameters it does not
+    declare (a new optional parameter is a compatible change: the same call without it
+    is what the old version was asked); it rejects one that carries a parameter it
+    declares with another type. Its own required ones are in its schema, and an omitted
+    one of its own takes its default."""
+    carried = [z3.Not(lo.present[n]) for n in lo.args if n not in g.args]
+    lose_accepts = [z3.Not(g.present[n]) for n in g.args if n in lo.args and g.provided[n] is not lo.provided[n]]
+    return carried, lose_accepts
 
 
 def _same_sorts(a: CheckedPolicy, b: CheckedPolicy, tool: str) -> None:

@@ -79,6 +79,8 @@ def encode_regex(node: Regex, span: A.Span = A.NO_SPAN) -> z3.ReRef:
             return z3.Union(*[encode_regex(b, span) for b in branches])
         case RRepeat(inner, lo, hi):
             base = encode_regex(inner, span)
+            if hi == 0:  # exactly zero repetitions; z3.Loop(r, lo, 0) would mean "at least lo"
+                return z3.Re(z3.StringVal(""))
             if hi is None:
                 star = z3.Star(base)
                 return star if lo == 0 else z3.Concat(z3.Loop(base, lo, lo), star)

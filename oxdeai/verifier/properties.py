@@ -21,7 +21,7 @@ from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.verifier.counterexample import ReplayError, describe, engine_for, evaluate, extract, replay
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr
-from oxdeai.verifier.solve import DEFAULT_TIME, Answer, Outcome, solve
+from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIME, DEFAULT_TIMEOUT, Answer, Outcome, solve
 from oxdeai.verifier.symbolic import Vars, World, invariant_fits, state_reads, tool_writes
 
 
@@ -71,9 +71,11 @@ def _prefer(world: World) -> list[list[Any]]:
 class Verifier:
     share_witnesses = True  # no_dead_rules: let one witness request show other rules alive
 
-    def __init__(self, policy: CheckedPolicy, timeout_s: float = 10.0) -> None:
+    def __init__(self, policy: CheckedPolicy, timeout_s: float = DEFAULT_TIMEOUT,
+                 budget: int = DEFAULT_BUDGET) -> None:
         self.policy = policy
         self.timeout = timeout_s
+        self.budget = budget
         self.tools = list(policy.tools)
 
     # ---- one query --------------------------------------------------------------
@@ -83,7 +85,7 @@ class Verifier:
         """`readable=False` when no one will read the model: skips the wishes for small values."""
         world = World(self.policy, tool, Vars(), outcome)
         constraints = [world.schema(), *build(world)]
-        return solve(constraints, self.timeout, _prefer(world) if readable else None), world
+        return solve(constraints, self.timeout, _prefer(world) if readable else None, self.budget), world
 
     # ---- invariants ---------------------------------------------------------------
 
@@ -127,7 +129,7 @@ class Verifier:
                     if verdict is not None:
                         return verdict
             if inv.limit is not None:
-                verdict = self.limit_amounts(inv.limit)
+                verdict = self.limit_amounts(inv.limit, assumed)
                 if verdict is not None:
                     return verdict
         except Unsupported as exc:
@@ -138,7 +140,7 @@ class Verifier:
         inits = {s.name: s.init.value for s in self.policy.states.values()}
         env = Env({}, {}, z3.IntVal(0), "", lambda n: z3.IntVal(inits[n]) if isinstance(inits[n], int)
                   and not isinstance(inits[n], bool) else z3.BoolVal(inits[n]), self.policy.consts)
-        result = solve([z3.Not(encode_expr(inv.expr, env))], self.timeout)
+        result = solve([z3.Not(encode_expr(inv.expr, env))], self.timeout, budget=self.budget)
         if result.answer is Answer.FAILS:
             return _Verdict("violated", reason="the invariant does not hold on the initial values",
                             counterexample={"state": {}})
@@ -196,7 +198,7 @@ class Verifier:
         at1, at2 = effective(t1), effective(t2)
         constraints = [t1 >= 0, t2 >= t1, *[z3.And(written[n] >= 0, written[n] <= t1) for n in names],
                        *[holds(i.expr, at1) for i in related], z3.Not(holds(inv.expr, at2))]
-        result = solve(constraints, self.timeout)
+        result = solve(constraints, self.timeout, budget=self.budget)
         if result.answer is Answer.HOLDS:
             return None
         if result.answer is Answer.UNKNOWN:
@@ -223,14 +225,14 @@ class Verifier:
         return _Verdict("unknown", reason=f"not shown to be preserved when a `{tool}` call completes with "
                         f"outcome \"{outcome}\"; no replayable counterexample is produced for completions yet")
 
-    def limit_amounts(self, limit: str) -> _Verdict | None:
+    def limit_amounts(self, limit: str, assumed: list[A.InvariantDecl]) -> _Verdict | None:
         gate = next(g for g in self.policy.gates if g.name == limit)
         for tool in self.tools:
             if not A.matches_any(gate.patterns, tool):
                 continue
 
-            def build(w: World) -> list[Any]:
-                return [encode_expr(gate.amount, w.env()) < 0]
+            def build(w: World) -> list[Any]:  # on a state satisfying I, as every property but a step
+                return [encode_expr(gate.amount, w.env()) < 0, w.assume(assumed)]
 
             result, world = self.query(build, tool)
             if result.answer is Answer.UNKNOWN:
@@ -433,8 +435,9 @@ class Verifier:
         return results
 
 
-def verify_policy(policy: CheckedPolicy, timeout_s: float = 10.0) -> list[Result]:
-    return Verifier(policy, timeout_s).run()
+def verify_policy(policy: CheckedPolicy, timeout_s: float = DEFAULT_TIMEOUT,
+                  budget: int = DEFAULT_BUDGET) -> list[Result]:
+    return Verifier(policy, timeout_s, budget).run()
 
 
 def _check_span(policy: CheckedPolicy, name: str) -> A.Span:

@@ -8,12 +8,20 @@ Models are read back exactly (strings code point by code point).
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import z3
 
 DEFAULT_TIME = 1_764_000_000  # preferred in counterexamples, when the query allows it
+
+# The deterministic limit per query, in Z3's resource units (`rlimit`): the same query
+# gets the same answer on any machine under any load. Calibrated on the bundled
+# examples and acceptance cases, whose costliest query uses about 7 million (about
+# 3.5 s on the 2-core CI machine): a margin of seven. docs/verify.md, "Budget".
+DEFAULT_BUDGET = 50_000_000
+DEFAULT_TIMEOUT = 300.0  # seconds per query: a wall-clock backstop only, far above the budget's cost
 
 
 class Answer(enum.Enum):
@@ -29,16 +37,21 @@ class Outcome:
     reason: str | None = None
 
 
-def solve(constraints: list[Any], timeout_s: float, prefer: list[list[Any]] | None = None) -> Outcome:
-    """Is the conjunction satisfiable? `prefer` are tiers of soft wishes (small, readable
-    models), strongest first; a tier is dropped if it makes the query unsatisfiable. The
-    answer itself never depends on them: the last check has no wishes."""
+def solve(constraints: list[Any], timeout_s: float, prefer: list[list[Any]] | None = None,
+          budget: int = DEFAULT_BUDGET) -> Outcome:
+    """Is the conjunction satisfiable? `budget` is the deterministic limit (Z3 resource
+    units per check), `timeout_s` the wall-clock backstop. `prefer` are tiers of soft
+    wishes (small, readable models), strongest first; a tier is dropped if it makes the
+    query unsatisfiable. The answer itself never depends on them: the last check has no
+    wishes."""
     solver = z3.Solver()
     solver.set("timeout", max(1, int(timeout_s * 1000)))
+    solver.set("rlimit", budget)
     solver.add(*constraints)
+    started = time.monotonic()
     answer = solver.check()
     if answer != z3.sat:
-        return _outcome(answer, solver)
+        return _outcome(answer, solver, time.monotonic() - started >= timeout_s)
     for tier in prefer or []:
         solver.push()
         solver.add(*tier)
@@ -49,13 +62,19 @@ def solve(constraints: list[Any], timeout_s: float, prefer: list[list[Any]] | No
     return Outcome(Answer.FAILS, solver.model())
 
 
-def _outcome(answer: Any, solver: z3.Solver) -> Outcome:
+def _outcome(answer: Any, solver: z3.Solver, out_of_time: bool) -> Outcome:
     if answer == z3.unsat:
         return Outcome(Answer.HOLDS)
     if answer == z3.sat:
         return Outcome(Answer.FAILS, solver.model())
     if answer == z3.unknown:
-        return Outcome(Answer.UNKNOWN, reason=f"the solver gave up: {solver.reason_unknown()}")
+        why = solver.reason_unknown()
+        if out_of_time and why in ("timeout", "canceled"):
+            return Outcome(Answer.UNKNOWN, reason="the query hit the wall-clock backstop (raise `--timeout`); "
+                                                  "this answer depends on the machine's speed and load")
+        if "resource" in why or why == "canceled":  # Z3 says `canceled` when the rlimit stops it
+            return Outcome(Answer.UNKNOWN, reason="the query used up its solver budget (raise `--budget`)")
+        return Outcome(Answer.UNKNOWN, reason=f"the solver gave up: {why}")
     raise AssertionError(f"unreachable solver answer {answer}")
 
 

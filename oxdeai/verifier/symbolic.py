@@ -69,11 +69,26 @@ class Vars:
 
 class World:
     def __init__(self, policy: CheckedPolicy, tool: str, variables: Vars | None = None,
-                 outcome: str | None = None) -> None:
+                 outcome: str | None = None, presence: bool = False) -> None:
+        """`presence=True` models a request that may omit a defaulted parameter (`diff`
+        needs it: two versions may declare different parameters): `present.P` says
+        whether the request carries P, `provided.P` is what it carries, and `args.P` is
+        the value the engine decides with (the default when omitted)."""
         self.policy = policy
         self.tool = policy.tools[tool]
         self.vars = variables or Vars()
-        self.args = {p.name: self.vars.get(f"args.{p.name}", sort_of(p.type)) for p in self.tool.params}
+        self.presence = presence
+        self.present: dict[str, Any] = {}
+        self.provided: dict[str, Any] = {}
+        if presence:
+            for p in self.tool.params:
+                self.present[p.name] = self.vars.get(f"present.{p.name}", z3.BoolSort())
+                self.provided[p.name] = self.vars.get(f"args.{p.name}", sort_of(p.type))
+            self.args = {p.name: self.provided[p.name] if p.default is None else
+                         z3.If(self.present[p.name], self.provided[p.name], _literal(p.default.value))
+                         for p in self.tool.params}
+        else:
+            self.args = {p.name: self.vars.get(f"args.{p.name}", sort_of(p.type)) for p in self.tool.params}
         self.agent = {f.name: self.vars.get(f"agent.{f.name}", sort_of(f.type)) for f in policy.agent}
         self.time = self.vars.get("time", z3.IntSort())
         self.pre: dict[str, Any] = {}  # state name -> its entry under this request's key
@@ -83,10 +98,31 @@ class World:
     # ---- the request ------------------------------------------------------------
 
     def schema(self) -> Any:
-        parts = [type_constraint(self.args[p.name], p.type) for p in self.tool.params]
+        if self.presence:  # a required parameter is carried; a carried one fits its type
+            parts = [z3.Implies(self.present[p.name], type_constraint(self.provided[p.name], p.type))
+                     if p.default is not None else z3.And(self.present[p.name],
+                                                          type_constraint(self.provided[p.name], p.type))
+                     for p in self.tool.params]
+        else:
+            parts = [type_constraint(self.args[p.name], p.type) for p in self.tool.params]
         parts += [type_constraint(self.agent[f.name], f.type) for f in self.policy.agent]
         parts += [self.time >= 0, self.time <= MAX_SAFE_INT]
+        if self.outcome is not None:  # a completion: `time` is the call's, `completed_at` the step's
+            parts += [self.completed_at >= self.time, self.completed_at <= MAX_SAFE_INT]
         return z3.And(*parts)
+
+    @property
+    def completed_at(self) -> Any:
+        return self.vars.get("completed_at", z3.IntSort())
+
+    def live(self, effect: A.EffectDecl) -> Any:
+        """The engine applies an `on complete` effect whole, and only while the window of
+        every windowed state it reads or writes is the call's (Engine._complete_one)."""
+        names = {a.target for a in effect.assigns} | state_reads(effect.when, self.policy)
+        for a in effect.assigns:
+            names |= state_reads(a.value, self.policy)
+        windows = sorted({w.seconds for n in names if (w := self.policy.states[n].window) is not None})
+        return z3.And(*[self.completed_at / w == self.time / w for w in windows]) if windows else z3.BoolVal(True)
 
     def read(self, name: str) -> Any:
         if name not in self.pre:
@@ -130,8 +166,13 @@ class World:
                       self.gates())
 
     def decide(self) -> Any:
-        """Stages 5-8: what a fresh, valid call gets."""
-        return z3.And(self.rules(), self.guard())
+        """Stages 5-8: what a fresh, valid call gets (the guard includes the value domain:
+        no write may leave ±(2^53 − 1))."""
+        return z3.And(self.rules(), self.guard(), self.in_range(self.post()))
+
+    def in_range(self, values: dict[str, Any]) -> Any:
+        parts = [z3.And(-MAX_SAFE_INT <= v, v <= MAX_SAFE_INT) for v in values.values() if z3.is_int(v)]
+        return z3.And(*parts) if parts else z3.BoolVal(True)
 
     def effects(self, on_complete: bool) -> list[A.EffectDecl]:
         return [e for e in self.policy.effects
@@ -142,6 +183,8 @@ class World:
         deltas: dict[str, list[tuple[A.AssignOp, Any, Any]]] = {}
         for effect in self.effects(on_complete):
             cond = self.holds(effect.when)
+            if on_complete:
+                cond = z3.And(self.live(effect), cond)
             for assign in effect.assigns:
                 deltas.setdefault(assign.target, []).append((assign.op, cond, encode_expr(assign.value, self.env())))
         post: dict[str, Any] = {}
@@ -199,10 +242,19 @@ class World:
                     relevant |= reads
                     changed = True
         parts = [self.invariant(i) for i in chosen]
+        parts.append(self.in_range(self.pre))  # no step ever stores an int outside ±(2^53 − 1)
         for gate in self.policy.gates:
             if gate.concurrent and gate.name in relevant and key_fits(self.policy.states[gate.name], self.tool):
                 parts.append(self.read(gate.name) >= 0)
         return z3.And(*parts) if parts else z3.BoolVal(True)
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, bool):
+        return z3.BoolVal(value)
+    if isinstance(value, int):
+        return z3.IntVal(value)
+    return z3_str(value)
 
 
 def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> frozenset[str]:
