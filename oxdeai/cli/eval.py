@@ -34,11 +34,44 @@ def read_argument(value: str, what: str) -> str:
     return value
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object naming a key twice is ambiguous (parsers disagree on which one wins): refused."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"the key {json.dumps(key, ensure_ascii=False)} appears twice in one object")
+        out[key] = value
+    return out
+
+
 def parse_json(text: str, what: str) -> Any:
+    """Strict JSON: no repeated keys, no NaN or Infinity; errors are exit 2 with the reason."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as exc:
+        fail_usage(f"{what} is ambiguous: {exc}")
     except (ValueError, RecursionError) as exc:
         fail_usage(f"{what} is not valid JSON: {exc}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not JSON")
+
+
+_BLANK = object()  # a blank trace line: no decision (a JSON `null` line is a request, and is denied)
+
+
+def trace_lines(text: str) -> list[str]:
+    """A trace's lines: split on `\n` (a `\r` before it is dropped), never on the other
+    characters Python counts as line breaks, which may sit inside a JSON string."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def split_request(request: Any) -> tuple[Any, dict[str, Any]]:
@@ -84,8 +117,8 @@ def eval_command(file: str, request_arg: str | None, trace_arg: str | None, stat
         fail_usage(str(exc))
     engine = Engine(policy, store=store, clock=clock)
     if trace_arg is not None:
-        lines = [line for line in read_argument(trace_arg, "trace").splitlines()]
-        items = [parse_json(line, f"trace line {i}") if line.strip() else None for i, line in enumerate(lines)]
+        lines = trace_lines(read_argument(trace_arg, "trace"))
+        items = [parse_json(line, f"trace line {i}") if line.strip() else _BLANK for i, line in enumerate(lines)]
     else:
         items = [parse_json(read_argument(request_arg or "", "request"), "the request")]
     first_time = next((i.get("time") for i in items if isinstance(i, dict) and type(i.get("time")) is int), None)
@@ -95,11 +128,13 @@ def eval_command(file: str, request_arg: str | None, trace_arg: str | None, stat
             engine.import_state(state, first_time)
         except StateFileError as exc:
             fail_usage(f"the state file does not fit the policy: {exc}")
+        except StoreError as exc:
+            fail_usage(f"the state store refused the state file: {exc}")
     _check_trace(items)
     decisions: dict[int, Any] = {}
     out = sys.stdout.buffer
     for index, item in enumerate(items):
-        if item is None:
+        if item is _BLANK:
             continue
         if isinstance(item, dict) and "complete" in item:
             target = decisions[item["complete"]]

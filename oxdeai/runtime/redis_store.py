@@ -84,6 +84,27 @@ return redis.call('INCR', order)
 """
 
 
+def check_redis_url(url: str) -> None:
+    """Refuse a Redis URL that would fail deep inside the client, or be read in a way
+    nobody meant (a db that is not a number, a timeout that is not a positive number)."""
+    try:
+        parsed = urlparse(url)
+        port = parsed.port
+    except ValueError as exc:
+        raise StoreError(f"bad store URL `{url}`: {exc}") from exc
+    if port == 0:
+        raise StoreError(f"bad store URL `{url}`: the port must be 1-65535")
+    if parsed.scheme != "unix" and parsed.path not in ("", "/") and not parsed.path.lstrip("/").isdigit():
+        raise StoreError(f"bad store URL `{url}`: the database is a number, e.g. redis://127.0.0.1:6379/0")
+    for raw in parse_qs(parsed.query).get("timeout", []):
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = float("nan")
+        if not (0 < timeout < 3600):  # also refuses nan and inf
+            raise StoreError(f"bad store URL `{url}`: timeout must be a number of seconds above 0 and below 3600")
+
+
 class RedisStore:
     durable = True
 
@@ -342,6 +363,8 @@ class RedisStore:
                     out[(name, entry_key)] = Entry(value, written)
         except self._redis.RedisError as exc:
             raise StoreError(f"Redis is unavailable: {exc}") from exc
+        except (ValueError, TypeError) as exc:  # a key or value that is not what the store writes
+            raise StoreError(f"the Redis store holds an entry it cannot read: {exc}") from exc
         return out
 
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None:
