@@ -124,7 +124,7 @@ effect on spend: used += 1
 allow j on job when used == 0
 allow s on spend when inflight <= 0
 invariant excl: inflight <= 0 or used == 0
-assert spend_ok: always allow spend when inflight == 0
+assert spend_ok: always allow spend when inflight == 0 and used < 1_000_000
 """
 
 

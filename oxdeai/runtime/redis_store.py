@@ -32,29 +32,39 @@ T = TypeVar("T")
 _json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 CALL_TTL = 7 * 86_400  # how long an allowed call can still be completed
+# Redis expires keys by its own clock, decisions run on the host's: a key lives its window
+# plus a day, so decisions agree with the other stores while host time keeps within a day
+# of Redis's clock (docs/state.md, "Expiry and sizing").
+TTL_MARGIN = 86_400
 NIL = "(absent)"  # stands for "the key was absent": no stored value (JSON or an int) looks like it
 CACHE_LIMIT = 50_000  # keys remembered per process; past it the cache starts again empty
 
-# KEYS: the n keys the step read, one key per write, then the lease set and the order counter.
-# ARGV: n, the n values read (NIL for absent), the step's time when it asked for due leases
-# ('' if it did not), how many leases it found due, their members, then per write
-# (op, value, number): set with a TTL (0: none), zadd with a score, zrem.
-# Returns the commit order, or (nothing written) {-1, the n values now held, the due
-# leases now as member, score pairs}.
+# KEYS: the n keys the step read, one key per write, then the lease set, the order counter,
+# the decision-number counter and the meta hash.
+# ARGV: the lowest value the decision-number counter may hold (what this process has
+# reserved), n, the n values read (NIL for absent), the step's time when it asked for due
+# leases ('' if it did not), how many leases it found due, their members, then per write
+# (op, value, number): set with a TTL (0: none), new (a set of a key that must not exist
+# yet: a new call's record), zadd with a score, zrem.
+# Returns the commit order; or, with nothing written: {-1, the n values now held, the due
+# leases now as member, score pairs} (stale), {-2} (the store's data is gone: no meta),
+# {-3} (the counter is behind this process's numbers: raised to them, reserve anew),
+# {-4} (a new call's record exists: its number was used before). Everything that can fail
+# is checked before the first write, so a failing script never leaves half a step.
 CAS_SCRIPT = """
-local n = tonumber(ARGV[1])
-local leases, order = KEYS[#KEYS - 1], KEYS[#KEYS]
-local now, due = ARGV[n + 2], tonumber(ARGV[n + 3])
+local n = tonumber(ARGV[2])
+local leases, order, seq, meta = KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
+local now, due = ARGV[n + 3], tonumber(ARGV[n + 4])
 local fresh = true
 for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if v == false then v = '(absent)' end
-  if v ~= ARGV[i + 1] then fresh = false break end
+  if v ~= ARGV[i + 2] then fresh = false break end
 end
 if fresh and now ~= '' then
   if redis.call('ZCOUNT', leases, '-inf', now) ~= due then fresh = false end
   for i = 1, due do
-    local score = redis.call('ZSCORE', leases, ARGV[n + 3 + i])
+    local score = redis.call('ZSCORE', leases, ARGV[n + 4 + i])
     if not score or tonumber(score) > tonumber(now) then fresh = false break end
   end
 end
@@ -70,17 +80,41 @@ if not fresh then
   end
   return held
 end
-local a = n + 4 + due
-for i = n + 1, #KEYS - 2 do
+if redis.call('HEXISTS', meta, 'policy') == 0 then return {-2} end
+local counter = tonumber(redis.call('GET', seq) or '0')
+local floor = tonumber(ARGV[1])
+if counter == nil then return redis.error_reply('the decision counter is not a number') end
+if counter < floor then redis.call('SET', seq, floor) return {-3} end
+local kind = redis.call('TYPE', leases)['ok']
+if kind ~= 'zset' and kind ~= 'none' then return redis.error_reply('the lease set is not a sorted set') end
+local a = n + 5 + due
+for i = n + 1, #KEYS - 4 do
+  if ARGV[a] == 'new' and redis.call('EXISTS', KEYS[i]) == 1 then return {-4} end
+  a = a + 3
+end
+local committed = redis.call('INCR', order)
+a = n + 5 + due
+for i = n + 1, #KEYS - 4 do
   local op, value, number = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
-  if op == 'set' then
+  if op == 'set' or op == 'new' then
     if number > 0 then redis.call('SET', KEYS[i], value, 'EX', number) else redis.call('SET', KEYS[i], value) end
   elseif op == 'zadd' then redis.call('ZADD', KEYS[i], number, value)
   elseif op == 'zrem' then redis.call('ZREM', KEYS[i], value)
   end
 end
-return redis.call('INCR', order)
+return committed
+"""
+
+
+# Reserve a block of decision numbers: KEYS[1] the counter, ARGV the highest number the
+# caller has held and the block size. A counter below that (Redis lost it) is raised first.
+RESERVE_SCRIPT = """
+local held = tonumber(ARGV[1])
+local counter = tonumber(redis.call('GET', KEYS[1]) or '0')
+if counter == nil then return redis.error_reply('the decision counter is not a number') end
+if counter < held then redis.call('SET', KEYS[1], held) end
+return redis.call('INCRBY', KEYS[1], ARGV[2])
 """
 
 
@@ -103,6 +137,20 @@ def check_redis_url(url: str) -> None:
             timeout = float("nan")
         if not (0 < timeout < 3600):  # also refuses nan and inf
             raise StoreError(f"bad store URL `{url}`: timeout must be a number of seconds above 0 and below 3600")
+
+
+def _refuse_eviction(client: Any, redis: Any) -> None:
+    """A Redis that may evict keys forgets budgets, nonces and idempotency records
+    silently (an evicted key reads as absent): only `noeviction` is accepted. The policy
+    is read with CONFIG GET, or from INFO where CONFIG is disabled (managed Redis)."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
+    except redis.ResponseError:
+        policy = client.info("memory").get("maxmemory_policy")
+    if policy != "noeviction":
+        raise StoreError(f"Redis evicts keys under memory pressure (maxmemory-policy {policy}), which would "
+                         "silently forget budgets, nonces and idempotency records: set "
+                         "`maxmemory-policy noeviction` for the Redis (or database) oxdeai uses")
 
 
 class RedisStore:
@@ -136,8 +184,10 @@ class RedisStore:
         self._conn: Any = None  # one connection of our own for the commit script
         self._lock = threading.Lock()  # one step at a time per store object
         self._seq_next = self._seq_end = 0
+        self._highest = 0  # the highest decision number this process has reserved
         self.last_order: int | None = None  # the commit order of this process's last step
         try:
+            _refuse_eviction(self.client, redis)
             stored = self.client.hget(self.prefix + "meta", "policy")
             if stored is None or migrate:
                 self.client.hset(self.prefix + "meta", "policy", policy_sha256)
@@ -173,6 +223,7 @@ class RedisStore:
         refreshed = False
         try:
             for _ in range(self.retries):
+                mark = (self._seq_next, self._seq_end)  # the block this try starts in
                 self._reads = {}
                 self._due_at = None
                 self._stepping = True
@@ -188,6 +239,8 @@ class RedisStore:
                     self._stepping = False
                 if self._commit(changes or Changes()):
                     return result
+                if self._seq_end != 0:  # a try that did not commit used no number: ids match every store's
+                    self._seq_next = mark[0] if mark[1] == self._seq_end else self._seq_end - self.SEQ_BLOCK
         except redis.RedisError as exc:
             self._forget()
             raise StoreError(f"Redis is unavailable: {exc}") from exc
@@ -204,9 +257,23 @@ class RedisStore:
         expected = [NIL if v is None else v for v in self._reads.values()]
         due = self._due if self._due_at is not None else []
         write_keys, ops = self._writes(changes)
-        keys = read_keys + write_keys + [self.prefix + "leases", self.prefix + "order"]
+        keys = read_keys + write_keys + [self.prefix + "leases", self.prefix + "order", self.prefix + "seq",
+                                         self.prefix + "meta"]
         now = "" if self._due_at is None else str(self._due_at)
-        reply = self._script(keys, [len(read_keys), *expected, now, len(due), *due, *ops])
+        floor = self._highest
+        reply = self._script(keys, [floor, len(read_keys), *expected, now, len(due), *due, *ops])
+        if isinstance(reply, list) and reply[0] == -2:
+            self._forget()
+            raise StoreError("Redis no longer holds this store's data (a restart without persistence, FLUSHALL "
+                             "or eviction): budgets, nonces and calls in flight are gone, so nothing is decided "
+                             "until an engine opens the store again and starts it afresh")
+        if isinstance(reply, list) and reply[0] == -3:  # the counter went back: reserve numbers above ours
+            self._forget()
+            self._seq_next = self._seq_end = 0
+            return False
+        if isinstance(reply, list) and reply[0] == -4:
+            self._seq_next = self._seq_end = 0  # never this block again: the next step reserves anew
+            raise StoreError("a new call's number is already in use: the decision counter is damaged")
         if isinstance(reply, list):  # stale: [-1, values held, due lease pairs]
             held = reply[1:len(read_keys) + 1]
             self._remember(dict(zip(read_keys, (None if v == NIL else v for v in held), strict=True)))
@@ -219,7 +286,7 @@ class RedisStore:
         self.last_order = int(reply)
         self._remember(self._reads)
         for key, op, value, number in zip(write_keys, ops[::3], ops[1::3], ops[2::3], strict=True):
-            if op == "set":
+            if op in ("set", "new"):
                 self._cache[key] = value
             elif op == "zadd":
                 self._leases[value] = number
@@ -284,17 +351,21 @@ class RedisStore:
 
         for (name, key), entry in changes.entries.items():
             window = self.windows.get(name)
-            put(self._entry_key((name, key)), _json([entry.value, entry.written]), 2 * window + 60 if window else None)
+            put(self._entry_key((name, key)), _json([entry.value, entry.written]),
+                2 * window + TTL_MARGIN if window else None)
         for (agent, nonce), at in changes.nonces.items():
-            put(self._k("n", agent, nonce), str(at), self.nonce_ttl + 60)
+            put(self._k("n", agent, nonce), str(at), self.nonce_ttl + TTL_MARGIN)
         for (agent, key), (fingerprint, at, decision) in changes.idempotency.items():
             record = decision if isinstance(decision, dict) else decision.snapshot()
-            put(self._k("i", agent, key), _json([fingerprint, at, record]),
-                self.idempotency_ttl + 60)
+            put(self._k("i", agent, key), _json([fingerprint, at, record]), self.idempotency_ttl + TTL_MARGIN)
         ids = {seq: decision_id for decision_id, seq in changes.ids.items()}
         for seq, p in changes.pending.items():
             body = _json([p.tool, p.args, p.agent, p.time, p.deadline, p.completed])
-            put(self._k("p", seq), body, CALL_TTL)
+            if p.completed is None:  # a new call: its number must never have been used
+                keys.append(self._k("p", seq))
+                ops.extend(["new", body, CALL_TTL])
+            else:
+                put(self._k("p", seq), body, CALL_TTL)
             if seq in ids:
                 put(self._k("id", ids[seq]), str(seq), CALL_TTL)
             if p.deadline is not None:
@@ -311,8 +382,11 @@ class RedisStore:
 
     def next_seq(self) -> int:
         if self._seq_next >= self._seq_end:
-            self._seq_end = int(self.client.incrby(self.prefix + "seq", self.SEQ_BLOCK)) + 1
+            # never below a number this process has held: a counter Redis lost starts again above them
+            self._seq_end = int(self.client.eval(RESERVE_SCRIPT, 1, self.prefix + "seq", self._highest,
+                                                 self.SEQ_BLOCK)) + 1
             self._seq_next = self._seq_end - self.SEQ_BLOCK
+            self._highest = self._seq_end - 1
         self._seq_next += 1
         return self._seq_next - 1
 

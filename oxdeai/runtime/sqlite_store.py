@@ -12,6 +12,7 @@ a store written by another policy version is refused unless migrated.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -64,8 +65,35 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
             self._bind_policy(policy_sha256, migrate)
+            self._check_counter()
+            self._identity = self._file_identity()
         except (sqlite3.Error, UnicodeDecodeError, ValueError) as exc:  # a damaged file's message may not decode
             raise StoreError(f"cannot open the SQLite store `{path}`: {exc}") from exc
+
+    def _file_identity(self) -> tuple[tuple[int, int] | None, ...]:
+        """(device, inode) of the database file and its WAL, None where missing."""
+        out: list[tuple[int, int] | None] = []
+        for path in (self.path, self.path + "-wal"):
+            try:
+                st = os.stat(path)
+                out.append((st.st_dev, st.st_ino))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _check_file(self) -> None:
+        """Fail closed when the file this connection holds is no longer the file at its
+        path: a deleted or replaced store would split the state between engines."""
+        if self._file_identity() != self._identity:
+            raise StoreError(f"the SQLite store file `{self.path}` (or its -wal file) was deleted or replaced "
+                             "while open; every engine must open the store again")
+
+    def _check_counter(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
+        top = self._db.execute("SELECT max(seq) FROM pending").fetchone()[0] or 0
+        if row is None or not str(row[0]).isdigit() or int(row[0]) < top:
+            raise StoreError(f"the SQLite store's decision counter is damaged (meta `seq` = {row and row[0]!r}, "
+                             f"but calls up to {top} are recorded); repair it to at least {top}")
 
     def _bind_policy(self, sha: str, migrate: bool) -> None:
         self._db.execute("BEGIN IMMEDIATE")
@@ -99,6 +127,7 @@ class SQLiteStore:
                 except sqlite3.Error as exc:
                     raise StoreError(f"the SQLite store is unavailable: {exc}") from exc
                 try:
+                    self._check_file()
                     result, changes = step(self, *args)
                     if changes is not None:
                         self._apply(changes)
@@ -157,18 +186,25 @@ class SQLiteStore:
         db.executemany("INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?)", rows)
         ids = {seq: decision_id for decision_id, seq in changes.ids.items()}
         for seq, p in changes.pending.items():
-            decision_id = ids.get(seq)
-            db.execute(
-                "INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(seq) DO UPDATE SET "
-                "completed = excluded.completed",
-                (seq, decision_id, p.tool, json.dumps(p.args, ensure_ascii=False),
-                 json.dumps(p.agent, ensure_ascii=False), p.time, p.deadline, p.completed))
+            if p.completed is not None:
+                db.execute("UPDATE pending SET completed = ? WHERE seq = ?", (p.completed, seq))
+                continue
+            try:  # a new call: its number must never have been used (a damaged counter would reuse it)
+                db.execute("INSERT INTO pending VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (seq, ids.get(seq), p.tool, json.dumps(p.args, ensure_ascii=False),
+                            json.dumps(p.agent, ensure_ascii=False), p.time, p.deadline, None))
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"decision number {seq} is already in use: the SQLite store's decision counter "
+                                 "is damaged") from exc
 
     # ---- reads inside a step -----------------------------------------------------------
 
     def next_seq(self) -> int:
+        """The next decision number; a counter that is not a plain number is damaged, never used."""
         row = self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq' "
-                               "RETURNING value").fetchone()
+                               "AND value GLOB '[0-9]*' AND NOT value GLOB '*[^0-9]*' RETURNING value").fetchone()
+        if row is None:
+            raise StoreError("the SQLite store's decision counter is damaged (meta `seq` is not a number)")
         return int(row[0])
 
     def entry(self, key: EntryKey) -> Entry | None:

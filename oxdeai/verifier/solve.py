@@ -42,8 +42,8 @@ def solve(constraints: list[Any], timeout_s: float, prefer: list[list[Any]] | No
     """Is the conjunction satisfiable? `budget` is the deterministic limit (Z3 resource
     units per check), `timeout_s` the wall-clock backstop. `prefer` are tiers of soft
     wishes (small, readable models), strongest first; a tier is dropped if it makes the
-    query unsatisfiable. The answer itself never depends on them: the last check has no
-    wishes."""
+    query unsatisfiable. The answer itself never depends on them: it is the first check's,
+    without wishes, and its model is returned when no tier holds."""
     solver = z3.Solver()
     solver.set("timeout", max(1, int(timeout_s * 1000)))
     solver.set("rlimit", budget)
@@ -52,14 +52,14 @@ def solve(constraints: list[Any], timeout_s: float, prefer: list[list[Any]] | No
     answer = solver.check()
     if answer != z3.sat:
         return _outcome(answer, solver, time.monotonic() - started >= timeout_s)
+    first = solver.model()  # kept: a later check (with or without wishes) may run out of budget
     for tier in prefer or []:
         solver.push()
         solver.add(*tier)
         if solver.check() == z3.sat:
             return Outcome(Answer.FAILS, solver.model())
         solver.pop()
-    solver.check()
-    return Outcome(Answer.FAILS, solver.model())
+    return Outcome(Answer.FAILS, first)
 
 
 def _outcome(answer: Any, solver: z3.Solver, out_of_time: bool) -> Outcome:

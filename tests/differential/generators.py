@@ -30,7 +30,9 @@ TEXT_ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",), max_cod
 TEXTS = st.one_of(st.sampled_from(["", "a", "ab", "acct_1", "é", "\u0661", "😀", "a.b", "x\ny", "/srv/docs/a.md"]),
                   st.text(TEXT_ALPHABET, max_size=6))
 REGEXES = ["a*", "(ab|c)+", "[a-c]{1,3}", "\\d+", "\\w*", ".", ".*é.*", "[^ab]?x", "(a|)b{2,}", "[\\d\\-]+",
-           "acct_\\d{1,2}", "[é😀]*", "(\\.|/)[a-z]+", "a{0,2}(b|c)?"]
+           "acct_\\d{1,2}", "[é😀]*", "(\\.|/)[a-z]+", "a{0,2}(b|c)?",
+           # zero repetitions: each means the empty string there, in the engine and the encoding
+           "a{0}", "(ab){0,0}", "x(y){0}z?", "(a|b){0,1}c*", "[^a]{0,2}", "(.){0}é?", "a{0,}b{1,1}"]
 DURATIONS = [A.Duration(1, "m"), A.Duration(1, "h"), A.Duration(1, "d"), A.Duration(7, "d"), A.Duration(90, "s")]
 
 
@@ -112,8 +114,11 @@ def default_for(draw: st.DrawFn, t: A.Type) -> A.IntLit | A.StrLit | A.BoolLit |
     if not draw(st.booleans()):
         return None
     match t:
-        case A.IntType(lo, hi):
-            return A.IntLit(draw(st.integers(lo if lo is not None else -100, hi if hi is not None else 100)))
+        case A.IntType(lo, hi):  # now and then at the edge of the request domain
+            low = lo if lo is not None else -(2**53 - 1)
+            high = hi if hi is not None else 2**53 - 1
+            return A.IntLit(draw(st.one_of(st.integers(max(low, -100), min(high, 100)) if max(low, -100) <= min(
+                high, 100) else st.just(low), st.sampled_from([low, high]))))
         case A.BoolType():
             return A.BoolLit(draw(st.booleans()))
         case A.StringType():
@@ -209,6 +214,11 @@ def policy_asts(draw: st.DrawFn) -> A.Policy:
         if draw(st.booleans()):
             decls.append(A.InvariantDecl(f"inv_{s.name}", A.Binary(draw(st.sampled_from([A.BinOp.LE, A.BinOp.GE])),
                                                                    A.Name(s.name), A.IntLit(draw(SMALL_INTS)))))
+    same_key = [s for s in states[1:] if s.key == states[1].key] if len(states) > 2 else []
+    if len(same_key) == 2 and draw(st.booleans()):  # one invariant over two states, whose windows may differ
+        total = A.Binary(A.BinOp.ADD, A.Name(same_key[0].name), A.Name(same_key[1].name))
+        decls.append(A.InvariantDecl("inv_pair", A.Binary(draw(st.sampled_from([A.BinOp.LE, A.BinOp.GE])), total,
+                                                          A.IntLit(draw(SMALL_INTS)))))
     for index in range(draw(st.integers(0, 2))):
         tool = draw(st.sampled_from(tools))
         mode = draw(st.sampled_from(list(A.AssertMode)))
@@ -261,7 +271,8 @@ TIMES = st.one_of(st.sampled_from([0, 86399, 86400, 1_764_000_000, 1_763_942_400
 def requests(draw: st.DrawFn, policy: CheckedPolicy) -> dict[str, Any]:
     """A schema-valid request, with a fresh nonce and idempotency key."""
     tool = policy.tools[draw(st.sampled_from(sorted(policy.tools)))]
-    args = {p.name: value_of(draw, p.type) for p in tool.params}
+    # a defaulted parameter is sometimes left out: the engine decides with its default
+    args = {p.name: value_of(draw, p.type) for p in tool.params if p.default is None or draw(st.booleans())}
     agent = {f.name: value_of(draw, f.type) for f in policy.agent}
     return {"tool": tool.name, "args": args, "agent": agent, "time": draw(TIMES),
             "nonce": "n", "idempotency_key": "k"}

@@ -26,7 +26,10 @@ idempotent on pay.send within 1h
 T0 = 1_764_000_000
 
 
-def _worker(url: str, worker: int, count: int, out: str) -> None:
+FUTURE = 10 * 86_400  # how far ahead the one request from a host with a wrong clock is
+
+
+def _worker(url: str, worker: int, count: int, out: str, future: bool = False) -> None:
     policy = load_policy(CONCURRENT)
     engine = Engine(policy, store=open_store(url, policy))
     rng = random.Random(worker)
@@ -36,13 +39,15 @@ def _worker(url: str, worker: int, count: int, out: str) -> None:
     outstanding: list[tuple[str, int]] = []
     for i in range(count):
         now = T0 + i // 10
+        if future and i == count // 2:  # one host whose clock is ten days ahead
+            now += FUTURE
         if outstanding and (rng.random() < 0.5 or len(outstanding) > 1):
             decision_id, seq = outstanding.pop(0)
             outcome = rng.choice(["ok", "failed"])
             try:
-                engine.complete(decision_id, outcome, now)
+                effects = engine.complete(decision_id, outcome, now)
                 events.append({"kind": "complete", "event": engine.last_completion_event, "of": seq,
-                               "outcome": outcome, "time": now})
+                               "outcome": outcome, "time": now, "effects": [list(e) for e in effects]})
             except CompletionError:
                 pass
         call = {"tool": "pay.send", "args": {"amount": rng.randint(1, 100)}, "nonce": f"{worker}-{i}",
@@ -55,18 +60,21 @@ def _worker(url: str, worker: int, count: int, out: str) -> None:
         sent.append(call)
         inflight = [after for name, _, _, after in decision.effects if name == "inflight"]
         events.append({"kind": "decide", "event": decision.event, "seq": decision.seq, "call": call, "time": now,
-                       "allowed": decision.allowed, "repeat": decision.repeat, "inflight": inflight,
-                       "codes": [r[0] for r in decision.reasons]})
+                       "decided_at": decision.time, "allowed": decision.allowed, "repeat": decision.repeat,
+                       "inflight": inflight, "codes": [r[0] for r in decision.reasons]})
         if decision.allowed and not decision.repeat:
             outstanding.append((decision.decision_id, decision.seq))
     Path(out).write_text(json.dumps({"agent": agent, "events": events}))
 
 
-def run_linearizable(url: str, tmp_path: Path, workers: int = 8, count: int = 2_000) -> None:
+def run_linearizable(url: str, tmp_path: Path, workers: int = 8, count: int = 2_000, future: bool = False) -> None:
     """`workers` processes x `count` decisions with retries, replays and completions; then
-    the same events one at a time, in the store's order, must give the same answers."""
+    the same events one at a time, in the store's order, must give the same answers.
+    `future`: worker 0's middle request carries a time ten days ahead; the store's clock
+    moves there for every engine, and nothing is overspent or accepted twice in any window."""
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(url, w, count, str(tmp_path / f"w{w}.json"))) for w in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(url, w, count, str(tmp_path / f"w{w}.json"), future and w == 0))
+             for w in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
@@ -95,9 +103,27 @@ def run_linearizable(url: str, tmp_path: Path, workers: int = 8, count: int = 2_
     assert any(e["kind"] == "decide" and e["repeat"] for e, _ in events)  # and retries answered from records
     assert sum(e["kind"] == "decide" for e, _ in events) == workers * count
     decided = [(e, a) for e, a in events if e["kind"] == "decide" and e["allowed"] and not e["repeat"]]
-    nonces = [(a["id"], e["call"]["nonce"]) for e, a in decided]
-    keys = [(a["id"], e["call"]["idempotency_key"]) for e, a in decided]
-    assert len(set(nonces)) == len(nonces) and len(set(keys)) == len(keys)
+    for field in ("nonce", "idempotency_key"):  # never accepted twice within its window (1 h)
+        last: dict[tuple[str, str], int] = {}
+        for e, a in decided:
+            scope = (a["id"], e["call"][field])
+            assert scope not in last or e["decided_at"] - last[scope] > 3_600, (field, scope)
+            last[scope] = e["decided_at"]
+    spent: dict[int, int] = {}  # the daily budget, per day the store decided in
+    seq_amount = {e["seq"]: (e["call"]["args"]["amount"], e["decided_at"] // 86_400) for e, _ in decided}
+    for e, _ in decided:
+        day = e["decided_at"] // 86_400
+        spent[day] = spent.get(day, 0) + e["call"]["args"]["amount"]
+    for e, _ in events:
+        if e["kind"] == "complete" and e["outcome"] == "failed":
+            amount, day = seq_amount[e["of"]]
+            for name, _, before, after in e["effects"]:
+                if name == "budget":  # a refund gives back exactly the failed call's own amount
+                    assert before - after == amount
+                    spent[day] -= amount
+    assert all(total <= 5_000 for total in spent.values()), spent
+    if future:
+        assert len(spent) == 2  # the store's clock moved ahead once, for every engine
     final = Engine(load_policy(CONCURRENT), store=open_store(url, load_policy(CONCURRENT))).export_state()
     assert final["budget"]["value"] <= 5_000 and final["budget"]["value"] == serial.export_state()["budget"]["value"]
 

@@ -35,16 +35,17 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *options: str) -> None:
         self.port = _free_port()
         self.workdir = workdir
+        self.options = options  # more redis-server options, e.g. ("--maxmemory-policy", "allkeys-lru")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary is not None
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.workdir)],
+                                      "--appendonly", "no", "--dir", str(self.workdir), *self.options],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -92,12 +93,13 @@ def test_acceptance_traces_through_redis(redis_server: RedisServer, tmp_path: Pa
 
 
 def test_concurrent_processes_are_linearizable(redis_server: RedisServer, tmp_path: Path) -> None:
-    run_linearizable(redis_server.url(), tmp_path)
+    run_linearizable(redis_server.url(), tmp_path, future=True)
 
 
 def test_redis_stopped_mid_run_denies_then_recovers(redis_server: RedisServer) -> None:
     policy = load_policy(CONCURRENT)
-    engine = Engine(policy, store=open_store(redis_server.url(), policy))
+    url = redis_server.url()
+    engine = Engine(policy, store=open_store(url, policy))
     agent = {"agent": {"id": "a"}, "time": T0}
 
     def call(i: int) -> dict[str, object]:
@@ -113,9 +115,14 @@ def test_redis_stopped_mid_run_denies_then_recovers(redis_server: RedisServer) -
         assert not down.allowed and [r[0] for r in down.reasons] == ["store_unavailable"]
     finally:
         redis_server.start()
-    # the server restarted empty (no persistence in this test server): decisions resume
-    assert engine.decide(call(3), agent).allowed
+    # the server restarted empty (no persistence in this test server): the budget it held is
+    # gone, so the running engine refuses to decide on it ...
+    lost = engine.decide(call(3), agent)
+    assert not lost.allowed and "no longer holds this store's data" in lost.reasons[0][2]
     assert before["budget"]["value"] == 1
+    # ... until an engine opens the store again, which starts it afresh; every engine then resumes
+    Engine(policy, store=open_store(url, policy))
+    assert engine.decide(call(4), agent).allowed
 
 
 def test_nonces_and_records_expire(redis_server: RedisServer) -> None:

@@ -82,7 +82,7 @@ def test_store_failure_denies_and_recovers(tmp_path: Path) -> None:
 
 
 def test_concurrent_processes_are_linearizable(tmp_path: Path) -> None:
-    run_linearizable(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    run_linearizable(f"sqlite:///{tmp_path / 'state.db'}", tmp_path, future=True)
 
 
 CRASHER = """

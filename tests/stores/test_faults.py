@@ -1,0 +1,260 @@
+"""Store faults from the outside review, on real stores: a Redis that loses its data,
+a commit script that fails, an evicting Redis, a deleted SQLite file, a damaged
+decision counter. Each must be survived without losing or inventing anything: no
+number given to two calls, no completion applied to another call, no half-applied step."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oxdeai import load_policy
+from oxdeai.runtime.engine import CompletionError, Engine
+from oxdeai.runtime.sqlite_store import SQLiteStore, open_store
+from oxdeai.runtime.store import StoreError
+from tests.conftest import run_cli
+from tests.stores.concurrency import CONCURRENT, T0
+from tests.stores.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
+
+BUDGET = """policy faults version "1"
+agent { id: string }
+tool pay.send(amount: int[1..1000])
+limit budget on pay.send: sum args.amount <= 100_000
+limit inflight on pay.send: concurrent <= 1_000
+effect on complete pay.send when outcome == "failed": budget -= args.amount
+allow send on pay.send
+"""
+
+
+def send(engine: Engine, amount: int, now: int = T0) -> Any:
+    return engine.decide({"tool": "pay.send", "args": {"amount": amount}}, {"agent": {"id": "a"}, "time": now})
+
+
+# ---- Redis ----------------------------------------------------------------------------
+
+
+def test_after_a_flush_numbers_stay_unique_and_completions_find_their_own_call(
+        redis_server: RedisServer) -> None:  # noqa: F811
+    url, policy = redis_server.url(), load_policy(BUDGET)
+    old = Engine(policy, store=open_store(url, policy))
+    before = [send(old, 10) for _ in range(3)]
+    assert all(d.allowed for d in before)
+    old.store.client.flushall()
+    assert [r[0] for r in send(old, 10).reasons] == ["store_unavailable"]  # the budget is gone: refuse
+    new = Engine(policy, store=open_store(url, policy))  # an engine opens it again: a fresh store
+    small, big = send(old, 10), send(new, 100)
+    assert small.allowed and big.allowed and small.seq != big.seq
+    seqs = [d.seq for d in before]
+    assert small.seq not in seqs and big.seq not in seqs  # never a number from before the flush
+    assert old.complete(small.decision_id, "failed", T0) == (("budget", "", 110, 100), ("inflight", "", 2, 1))
+    assert new.complete(big.decision_id, "ok", T0) == (("inflight", "", 1, 0),)
+    with pytest.raises(CompletionError):  # a call from before the flush is gone with the data
+        old.complete(before[0].decision_id, "failed", T0)
+
+
+def test_a_failing_commit_script_writes_nothing(redis_server: RedisServer) -> None:  # noqa: F811
+    url, policy = redis_server.url(), load_policy(BUDGET)
+    engine = Engine(policy, store=open_store(url, policy))
+    assert send(engine, 100).allowed
+    client = engine.store.client
+    prefix = engine.store.prefix
+    client.set(prefix + "order", "not a number")
+    for _ in range(3):
+        assert [r[0] for r in send(engine, 100).reasons] == ["store_unavailable"]
+    assert json.loads(client.get(prefix + 'e:["budget",""]'))[0] == 100  # nothing was applied
+    client.delete(prefix + "leases")
+    client.hset(prefix + "leases", "x", "y")  # the lease set of the wrong type
+    client.set(prefix + "order", "7")
+    assert [r[0] for r in send(engine, 100).reasons] == ["store_unavailable"]
+    assert json.loads(client.get(prefix + 'e:["budget",""]'))[0] == 100
+    client.delete(prefix + "leases")
+    assert send(engine, 100).allowed
+
+
+def test_a_damaged_counter_is_never_used(redis_server: RedisServer) -> None:  # noqa: F811
+    url, policy = redis_server.url(), load_policy(BUDGET)
+    engine = Engine(policy, store=open_store(url, policy))
+    first = send(engine, 10)
+    client, prefix = engine.store.client, engine.store.prefix
+    other = Engine(policy, store=open_store(url, policy))
+    client.set(prefix + "seq", "0")  # set back: the next block would reuse numbers
+    refused = send(other, 20)
+    assert not refused.allowed and "already in use" in refused.reasons[0][2]
+    assert send(engine, 5).allowed  # an engine holding higher numbers lifts the counter above them
+    fresh = send(other, 20)
+    assert fresh.allowed and fresh.seq > first.seq
+    assert engine.complete(first.decision_id, "failed", T0)[0] == ("budget", "", 35, 25)
+
+
+def test_a_redis_that_evicts_keys_is_refused(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    server.start()
+    try:
+        policy = load_policy(BUDGET)
+        with pytest.raises(StoreError, match="noeviction"):
+            open_store(server.url(), policy)
+        code, out = run_cli("state", "show", "--store", server.url(), "--policy", str(write(tmp_path, BUDGET)))
+        assert code == 2 and "noeviction" in out
+    finally:
+        server.stop()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "p.oxp"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_ids_and_hashes_do_not_depend_on_what_a_process_remembered(redis_server: RedisServer,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
+    policy_path = write(tmp_path, BUDGET)
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("".join(json.dumps({"tool": "pay.send", "args": {"amount": 5 + i}, "agent": {"id": "a"},
+                                         "time": T0 + i}) + "\n" for i in range(6)))
+    outputs = []
+    for store in ("memory://", f"sqlite:///{tmp_path / 's.db'}", redis_server.url()):
+        code, out = run_cli("eval", str(policy_path), "--store", store, "--trace", f"@{trace}",
+                            "--state", '{"budget": 40, "inflight": 2}')
+        assert code == 0
+        outputs.append(out)
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def _flush_worker(url: str, worker: int, count: int, out: str) -> None:
+    policy = load_policy(CONCURRENT)
+    engine = Engine(policy, store=open_store(url, policy))
+    rng = random.Random(worker)
+    log: list[dict[str, Any]] = []
+    open_calls: list[tuple[str, int, int]] = []
+    for i in range(count):
+        now = T0 + i // 10
+        if open_calls and rng.random() < 0.5:
+            decision_id, seq, amount = open_calls.pop(0)
+            outcome = rng.choice(["ok", "failed"])
+            try:
+                effects = engine.complete(decision_id, outcome, now)
+                log.append({"kind": "complete", "seq": seq, "amount": amount, "outcome": outcome,
+                            "effects": [list(e) for e in effects]})
+            except CompletionError as exc:
+                log.append({"kind": "refused", "seq": seq, "why": str(exc)})
+        amount = rng.randint(1, 100)
+        call = {"tool": "pay.send", "args": {"amount": amount}, "nonce": f"{worker}-{i}",
+                "idempotency_key": f"{worker}-{i}"}
+        decision = engine.decide(call, {"agent": {"id": f"w{worker}"}, "time": now})
+        if decision.allowed and not decision.repeat:
+            open_calls.append((decision.decision_id, decision.seq, amount))
+            log.append({"kind": "allow", "seq": decision.seq, "id": decision.decision_id, "amount": amount,
+                        "agent": f"w{worker}"})
+        elif not decision.allowed:
+            log.append({"kind": "deny", "codes": [r[0] for r in decision.reasons]})
+    Path(out).write_text(json.dumps(log))
+
+
+def test_eight_processes_survive_a_flushall_mid_run(redis_server: RedisServer, tmp_path: Path) -> None:  # noqa: F811
+    url = redis_server.url()
+    policy = load_policy(CONCURRENT)
+    admin = open_store(url, policy)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_flush_worker, args=(url, w, 2_000, str(tmp_path / f"w{w}.json"))) for w in range(8)]
+    for p in procs:
+        p.start()
+
+    def flush_then_reopen() -> None:
+        deadline = time.monotonic() + 60
+        while int(admin.client.get(admin.prefix + "order") or 0) < 3_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        admin.client.flushall()
+        time.sleep(0.3)  # the engines refuse meanwhile
+        open_store(url, policy)  # an operator starts the store afresh
+
+    flusher = threading.Thread(target=flush_then_reopen)
+    flusher.start()
+    for p in procs:
+        p.join(600)
+        assert p.exitcode == 0
+    flusher.join()
+    logs = [json.loads((tmp_path / f"w{w}.json").read_text()) for w in range(8)]
+    allowed = [e for log in logs for e in log if e["kind"] == "allow"]
+    # a call allowed after the flush is still recorded under its id, and its number's record holds
+    # that very call; one allowed before is not (the flush took it, so no completion can reach it:
+    # a number from before may come back, never onto a call the store knows). Within each, no
+    # number was given to two calls.
+    after, before = [], []
+    for e in allowed:
+        recorded = admin.client.get(admin._k("id", e["id"]))
+        if recorded is None:
+            before.append(e)
+            continue
+        assert int(recorded) == e["seq"]
+        tool, args, agent, *_ = json.loads(admin.client.get(admin._k("p", e["seq"])))
+        assert (args["amount"], agent["id"]) == (e["amount"], e["agent"]), e  # never another call's record
+        after.append(e)
+    for group in (before, after):
+        assert len({e["seq"] for e in group}) == len(group)
+    assert before and after
+    assert any("store_unavailable" in e["codes"] for log in logs for e in log if e["kind"] == "deny")
+    for log in logs:
+        for e in log:
+            if e["kind"] == "complete" and e["outcome"] == "failed":
+                for name, _, before, after in e["effects"]:
+                    if name == "budget":  # a refund is the call's own amount, never another's
+                        assert before - after == e["amount"]
+            if e["kind"] == "refused":  # only calls whose record the flush took
+                assert "unknown decision" in e["why"], e
+    assert len(allowed) > 100
+
+
+# ---- SQLite ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def sqlite_engine(tmp_path: Path) -> Iterator[tuple[Engine, Path]]:
+    path = tmp_path / "state.db"
+    policy = load_policy(BUDGET)
+    yield Engine(policy, store=SQLiteStore(str(path), policy.sha256, timeout=0.5)), path
+
+
+def test_a_deleted_sqlite_file_stops_the_engine_that_holds_it(sqlite_engine: tuple[Engine, Path]) -> None:
+    engine, path = sqlite_engine
+    assert send(engine, 100).allowed
+    for suffix in ("", "-wal", "-shm"):
+        if Path(str(path) + suffix).exists():
+            os.remove(str(path) + suffix)
+    denied = send(engine, 100)
+    assert [r[0] for r in denied.reasons] == ["store_unavailable"] and "deleted or replaced" in denied.reasons[0][2]
+
+
+def test_a_replaced_sqlite_file_stops_the_engine_that_holds_it(sqlite_engine: tuple[Engine, Path]) -> None:
+    engine, path = sqlite_engine
+    assert send(engine, 100).allowed
+    copy = path.with_suffix(".copy")
+    copy.write_bytes(path.read_bytes())
+    os.replace(copy, path)
+    assert [r[0] for r in send(engine, 100).reasons] == ["store_unavailable"]
+
+
+def test_a_damaged_sqlite_counter_is_never_used(sqlite_engine: tuple[Engine, Path]) -> None:
+    engine, path = sqlite_engine
+    first = send(engine, 100)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = 'x1' WHERE key = 'seq'")
+    db.commit()
+    assert [r[0] for r in send(engine, 100).reasons] == ["store_unavailable"]
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'seq'")  # set back: the next number is in use
+    db.commit()
+    denied = send(engine, 100)
+    assert [r[0] for r in denied.reasons] == ["store_unavailable"] and "already in use" in denied.reasons[0][2]
+    with pytest.raises(StoreError, match="counter is damaged"):  # and no engine opens it as it is
+        SQLiteStore(str(path), load_policy(BUDGET).sha256)
+    assert engine.complete(first.decision_id, "failed", T0)[0] == ("budget", "", 100, 0)  # still its own call
+    db.close()
