@@ -233,6 +233,11 @@ class _Checker:
             case A.NonceDecl(window) | A.IdempotentDecl(window=window):
                 if window.seconds <= 0:
                     self.err("E323", "a window must be longer than zero", decl.span)
+                agent_id = self.env.agent.get("id")
+                if agent_id is None or not isinstance(agent_id.type, (A.StringType, A.EnumType)):
+                    self.err("E326", "nonces and idempotency keys are kept per agent: the agent schema needs "
+                                     "`id: string`", decl.span,
+                             "declare it, e.g. `agent { id: string, ... }`; the host then always says who calls")
                 if isinstance(decl, A.IdempotentDecl):
                     self.resolve_patterns(decl.patterns)
             case _:

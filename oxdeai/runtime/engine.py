@@ -24,7 +24,17 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr, compile_rules
 from oxdeai.runtime.models import Decision, Effect, Reason
 from oxdeai.runtime.schema import Request, RequestSchema
-from oxdeai.runtime.store import CLOCK, Changes, Entry, EntryKey, MemoryStore, Pending, StateStore, StoreError
+from oxdeai.runtime.store import (
+    CLOCK,
+    Changes,
+    Entry,
+    EntryKey,
+    Horizons,
+    MemoryStore,
+    Pending,
+    StateStore,
+    StoreError,
+)
 
 OUTCOMES = ("ok", "failed")
 
@@ -109,7 +119,7 @@ class Engine:
         counterexamples with (stage 8 skipped); production engines keep the guard."""
         self.policy = policy
         self.guard = guard
-        self.store: StateStore = store if store is not None else MemoryStore()
+        self.store: StateStore = store if store is not None else MemoryStore(Horizons.of(policy))
         self.clock = clock if clock is not None else (lambda: int(wallclock.time()))
         self.max_skew = max_skew
         # pydantic models and compiled code are costly to build: once per policy, shared by its engines
@@ -126,7 +136,6 @@ class Engine:
             for i in policy.invariants
         ))
         self._plans: dict[str, _ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
-        self._ids: dict[str, int] = {}
         self.last_completion_event = 0
         self._has_leases = any(g.lease is not None for g in policy.gates)
 
@@ -426,14 +435,16 @@ class Engine:
     # ---- completions -------------------------------------------------------------
 
     def _register_id(self, decision_id: str, seq: int) -> None:
-        if not self.store.durable:  # a durable store records ids itself: a long-running engine stays small
-            self._ids[decision_id] = seq
+        """An allowed call's id, computed when the host first reads it: the memory store
+        keeps it with the call (a durable store records it in the step itself)."""
+        remember = getattr(self.store, "remember_id", None)
+        if remember is not None:
+            remember(decision_id, seq)
 
     def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
         """Report that an allowed call finished; applies its `on complete` effects once."""
         if outcome not in OUTCOMES:
             raise CompletionError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        known = self._ids.get(decision_id)
         now = self.clock() if time is None else time
 
         def step(store: StateStore) -> tuple[Any, Changes | None]:
@@ -442,8 +453,7 @@ class Engine:
             at = max(now, clock)  # time never runs backwards, for completions too
             self._expire_leases(store, at, changes)
             written = self._stamped(changes, clock, at)  # expiries apply regardless
-            # a shared store knows calls other engines allowed: look the id up in the same step
-            seq = known if known is not None or not store.durable else store.seq_for(decision_id)
+            seq = store.seq_for(decision_id)  # in the same step: another engine may have allowed it
             if seq is None:
                 return CompletionError(f"unknown decision `{decision_id}`"), written
             pending = changes.pending.get(seq) or store.pending(seq)

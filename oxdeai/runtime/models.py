@@ -155,7 +155,8 @@ class Decision:
             request_hash, state_hash = self._hash_pair()
             material = f"{self._engine.policy.sha256}:{request_hash}:{state_hash}".encode()
             self._id = "d_" + sha256_hex(material)[:32]
-            self._engine._register_id(self._id, self.seq)
+            if self.allowed and not self.repeat:  # only an allowed call can be completed
+                self._engine._register_id(self._id, self.seq)
         return self._id
 
     def as_repeat(self, event: int | None = None) -> Decision:

@@ -170,8 +170,8 @@ class RequestSchema:
         if not isinstance(context, dict):
             return [_invalid(None, "the context must be an object with `agent` and `time`")]
         reasons: list[Reason] = []
-        for key in sorted(k for k in call if k not in CALL_KEYS):
-            reasons.append(_invalid(str(key)[:64], f"unknown request field `{str(key)[:64]}`"))
+        for key in sorted(str(k) for k in call if k not in CALL_KEYS):  # keys of any type, sorted as text
+            reasons.append(_invalid(key[:64], f"unknown request field `{key[:64]}`"))
         tool = call.get("tool")
         if not isinstance(tool, str):
             reasons.append(_invalid("tool", "`tool` must be a string naming a declared tool"))

@@ -51,8 +51,11 @@ class SQLiteStore:
 
     def __init__(self, path: str, policy_sha256: str, migrate: bool = False, timeout: float = 5.0,
                  windows: dict[str, int] | None = None, nonce_ttl: int = 86_400,
-                 idempotency_ttl: int = 86_400) -> None:
+                 idempotency_ttl: int = 86_400, completes: frozenset[str] | None = None) -> None:
+        """`completes`: the tools whose completion does something; an uncompleted call of any
+        other tool is forgotten after CALL_TTL like a finished one (None: keep them all)."""
         self.path = path
+        self.completes = completes
         self.timeout = timeout
         self.windows = windows or {}
         self.nonce_ttl = nonce_ttl
@@ -167,8 +170,10 @@ class SQLiteStore:
                    (now - self.nonce_ttl, batch))
         db.execute("DELETE FROM idempotency WHERE rowid IN (SELECT rowid FROM idempotency WHERE time < ? LIMIT ?)",
                    (now - self.idempotency_ttl, batch))
-        db.execute("DELETE FROM pending WHERE seq IN (SELECT seq FROM pending WHERE completed IS NOT NULL "
-                   "AND time < ? LIMIT ?)", (now - CALL_TTL, batch))
+        keep = sorted(self.completes) if self.completes is not None else None
+        idle = "" if keep is None else f" OR tool NOT IN ({', '.join('?' * len(keep))})"
+        db.execute(f"DELETE FROM pending WHERE seq IN (SELECT seq FROM pending WHERE (completed IS NOT NULL{idle}) "
+                   "AND time < ? LIMIT ?)", (*(keep or []), now - CALL_TTL, batch))
         for name, window in self.windows.items():
             db.execute("DELETE FROM entries WHERE rowid IN (SELECT rowid FROM entries WHERE name = ? "
                        "AND written < ? LIMIT ?)", (name, now - 2 * window, batch))
@@ -263,17 +268,16 @@ def open_store(url: str, policy: Any, migrate: bool = False) -> Any:
     """A store for `policy` from its URL: `memory://`, `sqlite:///path/state.db` (a relative
     path; `sqlite:////abs/path.db` for an absolute one), or
     `redis://[:password@]host:port/db[?prefix=...&timeout=S]` (`rediss://` for TLS)."""
-    from oxdeai.runtime.store import MemoryStore
+    from oxdeai.runtime.store import Horizons, MemoryStore
 
+    horizons = Horizons.of(policy)
     if url in ("memory://", "memory:", "memory"):
-        return MemoryStore()
+        return MemoryStore(horizons)
     if url.startswith("sqlite:///"):
         if url[len("sqlite:///"):] in ("", ":memory:") or url.endswith("/"):
             raise StoreError(f"bad store URL `{url}`: give the database file, e.g. sqlite:///state.db")
-        windows = {s.name: s.window.seconds for s in policy.states.values() if s.window is not None}
-        idempotency = max((d.window.seconds for d in policy.idempotent), default=86_400)
-        return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate, 5.0, windows,
-                           policy.nonce_window or 86_400, idempotency)
+        return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate, 5.0, horizons.windows,
+                           horizons.nonce_ttl, horizons.idempotency_ttl, horizons.completes)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
             from oxdeai.runtime.redis_store import RedisStore, check_redis_url
@@ -281,9 +285,6 @@ def open_store(url: str, policy: Any, migrate: bool = False) -> Any:
             raise StoreError(f"the Redis store needs the `redis` package: pip install 'oxdeai[redis]' ({exc})") \
                 from exc
         check_redis_url(url)
-
-        windows = {s.name: s.window.seconds for s in policy.states.values() if s.window is not None}
-        idempotency = max((d.window.seconds for d in policy.idempotent), default=86_400)
-        return RedisStore(url, policy.name, policy.sha256, migrate, windows,
-                          policy.nonce_window or 86_400, idempotency)
+        return RedisStore(url, policy.name, policy.sha256, migrate, horizons.windows,
+                          horizons.nonce_ttl, horizons.idempotency_ttl)
     raise StoreError(f"unknown store URL `{url}`: use memory://, sqlite:///PATH or redis://HOST:PORT/DB")

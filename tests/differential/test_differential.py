@@ -134,6 +134,9 @@ def test_decision_agreement(case: tuple[str, CheckedPolicy, dict[str, Any], dict
     assert "invalid_request" not in decision.codes, decision.reasons
     binds = _bindings(world, request, state, policy)
     assert _agrees(rules, decision.allowed, binds), decision.reasons
+    # stage 8 too: the whole decision, guard and value domain included, as `Decide` encodes it
+    _, full = replay(policy, {"request": request, "state": state})
+    assert _agrees(world.decide(), full.allowed, binds), full.reasons
     if decision.allowed:
         after = {name: value for name, _, _, value in decision.effects}
         for name, term in post.items():

@@ -22,10 +22,11 @@ from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.sqlite_store import SQLiteStore, open_store
 from oxdeai.runtime.store import StoreError
-from tests.conftest import run_cli
+from tests.conftest import EXAMPLES, run_cli
 from tests.stores.concurrency import CONCURRENT, T0
 from tests.stores.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
 
+EXAMPLES_PAYMENTS = EXAMPLES / "payments.oxp"
 BUDGET = """policy faults version "1"
 agent { id: string }
 tool pay.send(amount: int[1..1000])
@@ -258,3 +259,64 @@ def test_a_damaged_sqlite_counter_is_never_used(sqlite_engine: tuple[Engine, Pat
         SQLiteStore(str(path), load_policy(BUDGET).sha256)
     assert engine.complete(first.decision_id, "failed", T0)[0] == ("budget", "", 100, 0)  # still its own call
     db.close()
+
+
+def _purge_trace() -> list[dict[str, Any]]:
+    """agent-7 spends its day's budget; one host ten days ahead; 300 more decisions (the
+    SQLite purge runs); then agent-7 again: over budget, a replayed nonce, a retry."""
+    agent7 = {"id": "agent-7", "role": "finance", "depth": 1}
+
+    def transfer(i: int, t: int, amount: int = 5_000) -> dict[str, Any]:
+        return {"tool": "payments.transfer", "args": {"amount": amount, "currency": "USD", "to": "acct_ops"},
+                "nonce": f"n-{i}", "idempotency_key": f"tx-{i}", "agent": agent7, "time": t}
+    lines: list[dict[str, Any]] = []
+    for i in range(20):
+        lines.append(transfer(i, T0 + i))
+        lines.append({"complete": len(lines) - 1, "outcome": "ok", "time": T0 + i})
+    lines.append({"tool": "ledger.read", "args": {"account": "acct_ops"}, "nonce": "r-0",
+                  "agent": {"id": "agent-8", "role": "support", "depth": 1}, "time": T0 + 10 * 86_400})
+    for i in range(300):
+        lines.append({"tool": "ledger.read", "args": {"account": "acct_ops"}, "nonce": f"f-{i}",
+                      "agent": {"id": "agent-9", "role": "support", "depth": 9}, "time": T0 + 30})
+    lines += [transfer(100, T0 + 40), {**transfer(0, T0 + 41, 1_000), "idempotency_key": "tx-new"},
+              {**transfer(0, T0 + 42), "nonce": "n-retry"}]
+    return lines
+
+
+def _run(engine: Engine, lines: list[dict[str, Any]]) -> list[Any]:
+    out: list[Any] = []
+    for line in lines:
+        if "complete" in line:
+            out.append(engine.complete(out[line["complete"]].decision_id, line["outcome"], line["time"]))
+        else:
+            call = {k: v for k, v in line.items() if k not in ("agent", "time")}
+            out.append(engine.decide(call, {"agent": line["agent"], "time": line["time"]}))
+    return out
+
+
+def test_a_request_from_the_future_is_decided_alike_on_memory_and_sqlite(tmp_path: Path) -> None:
+    policy = load_policy(EXAMPLES_PAYMENTS)
+    lines = _purge_trace()
+    memory = _run(Engine(policy), lines)
+    sqlite = _run(Engine(policy, store=open_store(f"sqlite:///{tmp_path / 's.db'}", policy)), lines)
+    assert [d.to_json() if hasattr(d, "to_json") else d for d in memory] == \
+        [d.to_json() if hasattr(d, "to_json") else d for d in sqlite]
+    # both decided the last three at the store's time, ten days on: a new day, old nonces and keys
+    assert all(d.time == T0 + 10 * 86_400 for d in memory[-3:])
+
+
+def test_with_a_clock_and_max_skew_a_time_far_ahead_is_refused_and_nothing_is_forgotten(tmp_path: Path) -> None:
+    policy = load_policy(EXAMPLES_PAYMENTS)
+    now = [T0]
+    engine = Engine(policy, store=open_store(f"sqlite:///{tmp_path / 's.db'}", policy), clock=lambda: now[0],
+                    max_skew=300)
+    lines = _purge_trace()
+    for line in lines:
+        if "time" in line:
+            now[0] = min(line["time"], T0 + 60)  # the engine's own clock runs at the real pace
+    decisions = _run(engine, lines)
+    assert [r[0] for r in decisions[40].reasons] == ["invalid_request"]  # the host ten days ahead
+    last = decisions[-3:]
+    assert [r[0] for r in last[0].reasons] == ["limit_exceeded"]
+    assert [r[0] for r in last[1].reasons] == ["replay"]
+    assert last[2].repeat
