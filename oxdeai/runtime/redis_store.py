@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time as wallclock
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
@@ -42,29 +43,31 @@ CACHE_LIMIT = 50_000  # keys remembered per process; past it the cache starts ag
 # KEYS: the n keys the step read, one key per write, then the lease set, the order counter,
 # the decision-number counter and the meta hash.
 # ARGV: the lowest value the decision-number counter may hold (what this process has
-# reserved), n, the n values read (NIL for absent), the step's time when it asked for due
+# reserved), the deadline (Redis time in microseconds) after which the step must not be
+# applied (the client may have given up on it), n, the n values read (NIL for absent), the step's time when it asked for due
 # leases ('' if it did not), how many leases it found due, their members, then per write
 # (op, value, number): set with a TTL (0: none), new (a set of a key that must not exist
 # yet: a new call's record), zadd with a score, zrem.
 # Returns the commit order; or, with nothing written: {-1, the n values now held, the due
 # leases now as member, score pairs} (stale), {-2} (the store's data is gone: no meta),
 # {-3} (the counter is behind this process's numbers: raised to them, reserve anew),
-# {-4} (a new call's record exists: its number was used before). Everything that can fail
+# {-4} (a new call's record exists: its number was used before), {-5} (the deadline has
+# passed: the client may have answered `store_unavailable` already). Everything that can fail
 # is checked before the first write, so a failing script never leaves half a step.
 CAS_SCRIPT = """
-local n = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
 local leases, order, seq, meta = KEYS[#KEYS - 3], KEYS[#KEYS - 2], KEYS[#KEYS - 1], KEYS[#KEYS]
-local now, due = ARGV[n + 3], tonumber(ARGV[n + 4])
+local now, due = ARGV[n + 4], tonumber(ARGV[n + 5])
 local fresh = true
 for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if v == false then v = '(absent)' end
-  if v ~= ARGV[i + 2] then fresh = false break end
+  if v ~= ARGV[i + 3] then fresh = false break end
 end
 if fresh and now ~= '' then
   if redis.call('ZCOUNT', leases, '-inf', now) ~= due then fresh = false end
   for i = 1, due do
-    local score = redis.call('ZSCORE', leases, ARGV[n + 4 + i])
+    local score = redis.call('ZSCORE', leases, ARGV[n + 5 + i])
     if not score or tonumber(score) > tonumber(now) then fresh = false break end
   end
 end
@@ -80,6 +83,8 @@ if not fresh then
   end
   return held
 end
+local clock = redis.call('TIME')
+if tonumber(clock[1]) * 1000000 + tonumber(clock[2]) > tonumber(ARGV[2]) then return {-5} end
 if redis.call('HEXISTS', meta, 'policy') == 0 then return {-2} end
 local counter = tonumber(redis.call('GET', seq) or '0')
 local floor = tonumber(ARGV[1])
@@ -87,13 +92,13 @@ if counter == nil then return redis.error_reply('the decision counter is not a n
 if counter < floor then redis.call('SET', seq, floor) return {-3} end
 local kind = redis.call('TYPE', leases)['ok']
 if kind ~= 'zset' and kind ~= 'none' then return redis.error_reply('the lease set is not a sorted set') end
-local a = n + 5 + due
+local a = n + 6 + due
 for i = n + 1, #KEYS - 4 do
   if ARGV[a] == 'new' and redis.call('EXISTS', KEYS[i]) == 1 then return {-4} end
   a = a + 3
 end
 local committed = redis.call('INCR', order)
-a = n + 5 + due
+a = n + 6 + due
 for i = n + 1, #KEYS - 4 do
   local op, value, number = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
@@ -165,7 +170,8 @@ class RedisStore:
         parsed = urlparse(url)
         options = parse_qs(parsed.query)
         self.prefix = options.get("prefix", [f"oxdeai:{policy_name}:"])[0]
-        timeout = float(options.get("timeout", ["2"])[0])
+        timeout = self.timeout = float(options.get("timeout", ["2"])[0])
+        self._offset_us: int | None = None  # Redis's clock minus ours, in microseconds
         self.client = redis.Redis.from_url(url.split("?")[0], socket_timeout=timeout, socket_connect_timeout=timeout,
                                            decode_responses=True)
         self.windows = windows or {}
@@ -261,7 +267,10 @@ class RedisStore:
                                          self.prefix + "meta"]
         now = "" if self._due_at is None else str(self._due_at)
         floor = self._highest
-        reply = self._script(keys, [floor, len(read_keys), *expected, now, len(due), *due, *ops])
+        reply = self._script(keys, [floor, self._deadline(), len(read_keys), *expected, now, len(due), *due, *ops])
+        if isinstance(reply, list) and reply[0] == -5:  # ran too late: nothing written; our clock may be off
+            self._offset_us = None
+            return False
         if isinstance(reply, list) and reply[0] == -2:
             self._forget()
             raise StoreError("Redis no longer holds this store's data (a restart without persistence, FLUSHALL "
@@ -316,6 +325,15 @@ class RedisStore:
         except BaseException:
             conn.disconnect()  # the next step connects afresh
             raise
+
+    def _deadline(self) -> int:
+        """Half the client's timeout from now, in Redis's own time: a commit script that
+        Redis only gets to later (a stall, a slow neighbour) writes nothing, so a step the
+        client has given up on and answered `store_unavailable` for is never applied."""
+        if self._offset_us is None:
+            seconds, micros = self.client.time()
+            self._offset_us = seconds * 1_000_000 + micros - int(wallclock.time() * 1_000_000)
+        return int(wallclock.time() * 1_000_000) + self._offset_us + int(self.timeout * 500_000)
 
     def _remember(self, values: dict[str, str | None]) -> None:
         if len(self._cache) > CACHE_LIMIT:

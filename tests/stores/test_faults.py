@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import random
+import signal
 import sqlite3
 import threading
 import time
@@ -320,3 +321,27 @@ def test_with_a_clock_and_max_skew_a_time_far_ahead_is_refused_and_nothing_is_fo
     assert [r[0] for r in last[0].reasons] == ["limit_exceeded"]
     assert [r[0] for r in last[1].reasons] == ["replay"]
     assert last[2].repeat
+
+
+def test_a_step_redis_runs_after_the_client_gave_up_writes_nothing(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        url, policy = server.url(), load_policy(BUDGET)
+        engine = Engine(policy, store=open_store(url, policy))
+        assert send(engine, 100).allowed
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGSTOP)  # Redis stalls with the next script in its socket buffer
+        try:
+            stalled = send(engine, 100)
+            assert [r[0] for r in stalled.reasons] == ["store_unavailable"]
+            time.sleep(1.0)
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        time.sleep(0.3)  # Redis now runs the script it had received: past its deadline, it writes nothing
+        admin = open_store(url, policy)
+        assert json.loads(admin.client.get(admin.prefix + 'e:["budget",""]'))[0] == 100
+        assert admin.client.keys(admin.prefix + "p:*") and len(admin.client.keys(admin.prefix + "p:*")) == 1
+        assert send(engine, 100).allowed
+    finally:
+        server.stop()
