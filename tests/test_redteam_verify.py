@@ -130,3 +130,9 @@ def test_an_expression_too_deep_is_a_diagnostic(condition: str) -> None:
 def test_a_regex_too_deep_is_a_diagnostic() -> None:
     pattern = "(" * 300 + "a" + ")" * 300
     assert error_codes(f'policy deep\ntool t(s: string)\nallow r on t when args.s matches "{pattern}"\n') == ["E306"]
+
+
+@pytest.mark.parametrize("agent", ["", "agent { role: string }\n", "agent { id: int }\n"])
+def test_nonces_and_idempotency_need_a_string_agent_id(agent: str) -> None:
+    for line in ("require nonce within 10m", "idempotent on t within 1h"):
+        assert error_codes(f"policy n\n{agent}tool t()\nallow a on t\n{line}\n") == ["E326"]

@@ -96,7 +96,7 @@ def set_entry(store_url: str, policy_path: str, name: str, args: tuple[str, ...]
 
     try:
         engine.set_entry(name, key, value, when)
-    except StoreError as exc:
+    except (StoreError, StateFileError) as exc:
         fail_usage(str(exc))
     click.echo(f"{name}{f'[{key}]' if key else ''} = {json.dumps(value)}")
     sys.exit(EXIT_OK)

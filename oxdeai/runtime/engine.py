@@ -445,6 +445,8 @@ class Engine:
         """Report that an allowed call finished; applies its `on complete` effects once."""
         if outcome not in OUTCOMES:
             raise CompletionError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        if time is not None and (type(time) is not int or not 0 <= time <= MAX_SAFE_INT):
+            raise CompletionError(f"time must be an integer number of Unix seconds from 0 to 2^53 − 1, not {time!r}")
         now = self.clock() if time is None else time
 
         def step(store: StateStore) -> tuple[Any, Changes | None]:
@@ -511,6 +513,10 @@ class Engine:
 
     def set_entry(self, name: str, key: str, value: Any, at: int) -> None:
         """An operator's write of one entry, at `at` or the store's clock if that is later."""
+        if type(at) is not int or not 0 <= at <= MAX_SAFE_INT:
+            raise StateFileError(f"the write time must be from 0 to 2^53 − 1, not {at!r}")
+        if type(value) is int and abs(value) > MAX_SAFE_INT:
+            raise StateFileError(f"{value} lies outside ±(2^53 − 1), the values a decision can show")
         def step(store: StateStore) -> tuple[None, Changes | None]:
             clock = self._store_clock(store)
             changes = Changes()
