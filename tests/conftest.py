@@ -23,3 +23,16 @@ def run_cli(*args: str) -> tuple[int, str]:
 
 def json_lines(text: str) -> list[Any]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def run_trace(engine: Any, trace: list[dict[str, Any]]) -> list[Any]:
+    """Decisions and completions through one engine, as `oxdeai eval --trace` runs them:
+    a `complete` line names an earlier request line by its index."""
+    out: list[Any] = []
+    for line in trace:
+        if "complete" in line:
+            out.append(engine.complete(out[line["complete"]].decision_id, line["outcome"], line["time"]))
+        else:
+            call = {k: v for k, v in line.items() if k not in ("agent", "time")}
+            out.append(engine.decide(call, {"agent": line.get("agent", {}), "time": line["time"]}))
+    return out

@@ -11,22 +11,11 @@ from typing import Any
 from oxdeai import load_policy
 from oxdeai.runtime.engine import Engine
 from oxdeai.verifier.properties import verify_policy
+from tests.conftest import run_trace as run
 
 
 def statuses(source: str) -> dict[str, str]:
     return {r.property: r.status for r in verify_policy(load_policy(source), 10.0)}
-
-
-def run(engine: Engine, trace: list[dict[str, Any]]) -> list[Any]:
-    """Decisions and completions, as `oxdeai eval --trace` runs them (ids by line)."""
-    out: list[Any] = []
-    for line in trace:
-        if "complete" in line:
-            out.append(engine.complete(out[line["complete"]].decision_id, line["outcome"], line["time"]))
-        else:
-            call = {k: v for k, v in line.items() if k not in ("agent", "time")}
-            out.append(engine.decide(call, {"agent": line.get("agent", {}), "time": line["time"]}))
-    return out
 
 
 def values(engine: Engine, names: list[str], at: int) -> dict[str, Any]:

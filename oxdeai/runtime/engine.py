@@ -15,15 +15,17 @@ import functools
 import json
 import time as wallclock
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.ast import MAX_SAFE_INT
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.runtime.interpreter import Compiled, Ctx, compile_expr, compile_rules
+from oxdeai.runtime import state_files
+from oxdeai.runtime.interpreter import Ctx, compile_expr
 from oxdeai.runtime.models import Decision, Effect, Reason
+from oxdeai.runtime.plans import EffectPlan, InvariantPlan, RulePlan, StatePlan, ToolPlan, build_plan, state_reads
 from oxdeai.runtime.schema import Request, RequestSchema
+from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import (
     CLOCK,
     Changes,
@@ -49,69 +51,6 @@ class CompletionStoreError(CompletionError, StoreError):
     Both `except CompletionError` and `except StoreError` catch it."""
 
 
-class StateFileError(ValueError):
-    """A state file that does not fit the policy."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    name: str
-    when: Compiled | None
-    because: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Gate:
-    name: str
-    amount: Compiled
-    bound: int
-    lease: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Assign:
-    target: str
-    op: A.AssignOp
-    value: Compiled
-
-
-@dataclass(frozen=True, slots=True)
-class _Effect:
-    when: Compiled | None
-    assigns: tuple[_Assign, ...]
-    windows: tuple[int, ...] = ()  # windows of the states it reads or writes (on complete: all must be current)
-
-
-@dataclass(frozen=True, slots=True)
-class _ToolPlan:
-    """Everything the engine does for one tool, resolved at load time."""
-
-    denies: tuple[_Rule, ...]
-    allows: tuple[_Rule, ...]
-    rules: Callable[[Ctx], tuple[list[int], list[int]]]
-    gates: tuple[_Gate, ...]
-    effects: tuple[_Effect, ...]
-    on_complete: tuple[_Effect, ...]
-    idempotent_window: int | None
-    lease: int | None
-    invariants: tuple[_Invariant, ...]  # those reading a state this tool's effects may write
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    name: str
-    init: Any
-    key: tuple[Compiled, ...]
-    window: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Invariant:
-    name: str
-    expr: Compiled
-    reads: frozenset[str]
-
-
 class Engine:
     def __init__(self, policy: CheckedPolicy, store: StateStore | None = None,
                  clock: Callable[[], int] | None = None, max_skew: int | None = None, guard: bool = True) -> None:
@@ -127,72 +66,26 @@ class Engine:
         consts = dict(policy.consts)
         self._consts = consts
         self._states = policy.memo("engine_states", lambda: {
-            s.name: _State(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
+            s.name: StatePlan(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
                            s.window.seconds if s.window else None)
             for s in policy.states.values()
         })
         self._invariants = policy.memo("engine_invariants", lambda: tuple(
-            _Invariant(i.name, compile_expr(i.expr, consts), frozenset(_state_reads(i.expr, policy.states)))
+            InvariantPlan(i.name, compile_expr(i.expr, consts), frozenset(state_reads(i.expr, policy.states)))
             for i in policy.invariants
         ))
-        self._plans: dict[str, _ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
+        self._plans: dict[str, ToolPlan] = {}  # built on first use: start-up stays cheap for big policies
         self.last_completion_event = 0
         self._has_leases = any(g.lease is not None for g in policy.gates)
 
     # ---- load time ------------------------------------------------------------
 
-    def _plan_for(self, tool: str) -> _ToolPlan:
+    def _plan_for(self, tool: str) -> ToolPlan:
         plan = self._plans[tool] = self._plan(tool)
         return plan
 
-    def _plan(self, tool: str) -> _ToolPlan:
-        p, consts = self.policy, self._consts
-
-        def compiled(e: A.Expr | None) -> Compiled | None:
-            return None if e is None else compile_expr(e, consts)
-
-        def rules(kind: A.RuleKind) -> tuple[_Rule, ...]:
-            return tuple(_Rule(r.name, compiled(r.when), r.because) for r in p.rules
-                         if r.kind is kind and A.matches_any(r.patterns, tool))
-
-        def conditions(kind: A.RuleKind) -> list[A.Expr | None]:
-            return [r.when for r in p.rules if r.kind is kind and A.matches_any(r.patterns, tool)]
-
-        def effects(on_complete: bool) -> tuple[_Effect, ...]:
-            return tuple(
-                _Effect(compiled(e.when), tuple(_Assign(a.target, a.op, compile_expr(a.value, consts))
-                                                for a in e.assigns), effect_windows(e))
-                for e in p.effects if e.on_complete == on_complete and A.matches_any(e.patterns, tool))
-
-        def effect_windows(e: A.EffectDecl) -> tuple[int, ...]:
-            names = {a.target for a in e.assigns}
-            for expr in [e.when, *(a.value for a in e.assigns)]:
-                if expr is not None:
-                    names |= _state_reads(expr, p.states)
-            return tuple(sorted({w for n in names if (w := self._states[n].window) is not None}))
-
-        gates = tuple(_Gate(g.name, compile_expr(g.amount, consts), g.bound,
-                            g.lease.seconds if g.lease else None)
-                      for g in p.gates if A.matches_any(g.patterns, tool))
-        windows = [d.window.seconds for d in p.idempotent if A.matches_any(d.patterns, tool)]
-        targets = {a.target for e in p.effects if not e.on_complete and A.matches_any(e.patterns, tool)
-                   for a in e.assigns}
-        # a limit's generated invariant needs no guard where only the limit's own effect writes
-        # its state for this tool: the gate already checked `L + amount <= bound` with amount >= 0
-        writers: dict[str, int] = {}
-        for e in p.effects:
-            if not e.on_complete and A.matches_any(e.patterns, tool):
-                for a in e.assigns:
-                    writers[a.target] = writers.get(a.target, 0) + 1
-        gated = {g.name for g in p.gates if A.matches_any(g.patterns, tool) and writers.get(g.name) == 1}
-        generated = {i.name for i in p.invariants if i.limit is not None}
-        invariants = tuple(i for i in self._invariants if i.reads & targets
-                           and not (i.name in generated and i.name in gated))
-        leases = [g.lease for g in gates if g.lease is not None]
-        return _ToolPlan(rules(A.RuleKind.DENY), rules(A.RuleKind.ALLOW),
-                         compile_rules(conditions(A.RuleKind.DENY), conditions(A.RuleKind.ALLOW), consts),
-                         gates, effects(False), effects(True),
-                         max(windows) if windows else None, min(leases) if leases else None, invariants)
+    def _plan(self, tool: str) -> ToolPlan:
+        return build_plan(self.policy, tool, self._consts, self._states, self._invariants)
 
     # ---- deciding --------------------------------------------------------------
 
@@ -334,7 +227,7 @@ class Engine:
             changes.entries[CLOCK] = Entry(now, now)
         return changes
 
-    def _rules(self, plan: _ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
+    def _rules(self, plan: ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
         """Stages 5 and 6: every matching deny rule, else every matching allow rule."""
         denies, allows = plan.rules(ctx)
         if denies:
@@ -343,7 +236,7 @@ class Engine:
 
     # ---- state -----------------------------------------------------------------
 
-    def _key_text(self, state: _State, ctx: Ctx) -> str:
+    def _key_text(self, state: StatePlan, ctx: Ctx) -> str:
         if not state.key:
             return ""
         parts = [k(ctx) for k in state.key]
@@ -383,7 +276,7 @@ class Engine:
         ctx = Ctx(args, agent, time, tool, read_state, self._consts, outcome)
         return ctx
 
-    def _effects(self, effects: tuple[_Effect, ...], ctx: Ctx, now: int) -> dict[EntryKey, tuple[Any, Any]]:
+    def _effects(self, effects: tuple[EffectPlan, ...], ctx: Ctx, now: int) -> dict[EntryKey, tuple[Any, Any]]:
         """(state, key) -> (before, after); every right-hand side reads the state before the call."""
         deltas: dict[EntryKey, list[tuple[A.AssignOp, Any]]] = {}
         for effect in effects:
@@ -406,7 +299,7 @@ class Engine:
             out[(name, key)] = (before, after)
         return out
 
-    def _guard(self, store: StateStore, invariants: tuple[_Invariant, ...],
+    def _guard(self, store: StateStore, invariants: tuple[InvariantPlan, ...],
                writes: dict[EntryKey, tuple[Any, Any]], now: int, changes: Changes) -> list[str]:
         """Entries the call does not write are read through `changes`: a lease that expired
         in this step is seen expired, as the rules saw it."""
@@ -526,73 +419,13 @@ class Engine:
         self.store.atomic(step)
 
     def export_state(self) -> dict[str, Any]:
-        """The brief's state-file JSON for every entry the store holds."""
-        out: dict[str, Any] = {}
-        for (name, key), entry in sorted(self.store.entries().items()):
-            state = self._states.get(name)
-            if state is None:
-                continue
-            value: Any = entry.value if entry.written is None or state.window is None else \
-                {"value": entry.value, "written": entry.written}
-            if state.key:
-                out.setdefault(name, {})[key] = value
-            else:
-                out[name] = value
-        return out
+        """The brief's state-file JSON for every entry the store holds (oxdeai.runtime.state_files)."""
+        return state_files.export_state(self)
 
     def import_state(self, data: Any, first_time: int | None = None) -> None:
         """Load a state file; raises StateFileError naming what does not fit the policy.
         Plain values belong to the window of `first_time` (the first request's time)."""
-        if not isinstance(data, dict):
-            raise StateFileError("a state file is a JSON object of state names")
-        entries: dict[EntryKey, Entry] = {}
-        for name, raw in data.items():
-            state = self._states.get(name)
-            if state is None:
-                raise StateFileError(f"`{name}` is not a state of policy `{self.policy.name}`")
-            if state.key:
-                if not isinstance(raw, dict):
-                    raise StateFileError(f"`{name}` is keyed: give {{\"KEY\": VALUE}}")
-                for key, value in raw.items():
-                    entries[(name, self._normal_key(state, key))] = self._entry(state, value, first_time)
-            else:
-                entries[(name, "")] = self._entry(state, raw, first_time)
-        # the clock never runs backwards, and stays at or after every write time it now holds
-        times = [e.written for e in entries.values() if e.written is not None]
-        current = self.store.atomic(lambda store: (self._store_clock(store), None))
-        clock = max([current, *times])
-        if clock:
-            entries[CLOCK] = Entry(clock, clock)
-        self.store.replace_entries(entries)
-
-    def _normal_key(self, state: _State, key: str) -> str:
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
-            raise StateFileError(f"`{state.name}`: the key {key!r} holds a lone surrogate, which no request can carry")
-        if len(state.key) == 1:
-            return key
-        try:
-            parts = json.loads(key)
-        except ValueError:
-            parts = None
-        if not isinstance(parts, list) or len(parts) != len(state.key):
-            raise StateFileError(f"`{state.name}` has a {len(state.key)}-part key: write it as a JSON list, "
-                                 f"e.g. {json.dumps(['a'] * len(state.key))}")
-        return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-
-    def _entry(self, state: _State, raw: Any, first_time: int | None) -> Entry:
-        written = first_time
-        value = raw
-        if isinstance(raw, dict):
-            if set(raw) != {"value", "written"} or type(raw["written"]) is not int:
-                raise StateFileError(f"`{state.name}`: an entry is a value or {{\"value\": V, \"written\": T}}")
-            value, written = raw["value"], raw["written"]
-        if type(value) is not type(state.init):
-            raise StateFileError(f"`{state.name}` holds {type(state.init).__name__} values, not {value!r}")
-        if type(value) is int and abs(value) > MAX_SAFE_INT:
-            raise StateFileError(f"`{state.name}`: {value} lies outside ±(2^53 − 1), the values a decision can show")
-        if written is not None and not 0 <= written <= MAX_SAFE_INT:
-            raise StateFileError(f"`{state.name}`: `written` must be a time from 0 to 2^53 − 1")
-        return Entry(value, written)
+        state_files.import_state(self, data, first_time)
 
 
 def _no_state(name: str) -> Any:
@@ -605,7 +438,7 @@ def _out_of_range(writes: dict[EntryKey, tuple[Any, Any]]) -> list[tuple[str, in
                   if type(after) is int and not -MAX_SAFE_INT <= after <= MAX_SAFE_INT)
 
 
-def _deny_reason(rule: _Rule) -> Reason:
+def _deny_reason(rule: RulePlan) -> Reason:
     return ("denied_by_rule", rule.name, rule.because or f"denied by rule `{rule.name}`")
 
 
@@ -613,7 +446,3 @@ def _fingerprint(req: Request) -> str:
     """The call's identity for idempotency: tool and args after defaults, as text. Each
     parameter has one type (str, int or bool), whose repr is exact and stable."""
     return repr((req.tool, sorted(req.args.items())))
-
-
-def _state_reads(expr: A.Expr, states: dict[str, A.StateDecl]) -> set[str]:
-    return A.bare_names(expr) & states.keys()

@@ -23,7 +23,7 @@ from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.sqlite_store import SQLiteStore, open_store
 from oxdeai.runtime.store import StoreError
-from tests.conftest import EXAMPLES, run_cli
+from tests.conftest import EXAMPLES, run_cli, run_trace
 from tests.stores.concurrency import CONCURRENT, T0
 from tests.stores.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
 
@@ -284,22 +284,11 @@ def _purge_trace() -> list[dict[str, Any]]:
     return lines
 
 
-def _run(engine: Engine, lines: list[dict[str, Any]]) -> list[Any]:
-    out: list[Any] = []
-    for line in lines:
-        if "complete" in line:
-            out.append(engine.complete(out[line["complete"]].decision_id, line["outcome"], line["time"]))
-        else:
-            call = {k: v for k, v in line.items() if k not in ("agent", "time")}
-            out.append(engine.decide(call, {"agent": line["agent"], "time": line["time"]}))
-    return out
-
-
 def test_a_request_from_the_future_is_decided_alike_on_memory_and_sqlite(tmp_path: Path) -> None:
     policy = load_policy(EXAMPLES_PAYMENTS)
     lines = _purge_trace()
-    memory = _run(Engine(policy), lines)
-    sqlite = _run(Engine(policy, store=open_store(f"sqlite:///{tmp_path / 's.db'}", policy)), lines)
+    memory = run_trace(Engine(policy), lines)
+    sqlite = run_trace(Engine(policy, store=open_store(f"sqlite:///{tmp_path / 's.db'}", policy)), lines)
     assert [d.to_json() if hasattr(d, "to_json") else d for d in memory] == \
         [d.to_json() if hasattr(d, "to_json") else d for d in sqlite]
     # both decided the last three at the store's time, ten days on: a new day, old nonces and keys
@@ -315,7 +304,7 @@ def test_with_a_clock_and_max_skew_a_time_far_ahead_is_refused_and_nothing_is_fo
     for line in lines:
         if "time" in line:
             now[0] = min(line["time"], T0 + 60)  # the engine's own clock runs at the real pace
-    decisions = _run(engine, lines)
+    decisions = run_trace(engine, lines)
     assert [r[0] for r in decisions[40].reasons] == ["invalid_request"]  # the host ten days ahead
     last = decisions[-3:]
     assert [r[0] for r in last[0].reasons] == ["limit_exceeded"]

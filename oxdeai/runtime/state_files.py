@@ -1,0 +1,98 @@
+"""State files: the brief's JSON of every entry, out of a store and into one.
+
+Contract: `export_state(engine)` gives `{state: value}` (keyed states `{state: {key:
+value}}`; a windowed entry with its write time as `{"value": V, "written": T}`);
+`import_state(engine, data, first_time)` replaces every entry, or raises
+StateFileError naming what does not fit the policy — a value of the wrong type, a key
+no request can carry, a value or time outside the request domain. The store's clock
+never runs backwards over an import.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from oxdeai.dsl.ast import MAX_SAFE_INT
+from oxdeai.runtime.store import CLOCK, Entry, EntryKey
+
+if TYPE_CHECKING:
+    from oxdeai.runtime.engine import Engine
+    from oxdeai.runtime.plans import StatePlan
+
+
+class StateFileError(ValueError):
+    """A state file that does not fit the policy."""
+
+
+def export_state(engine: Engine) -> dict[str, Any]:
+    """The brief's state-file JSON for every entry the store holds."""
+    out: dict[str, Any] = {}
+    for (name, key), entry in sorted(engine.store.entries().items()):
+        state = engine._states.get(name)
+        if state is None:
+            continue
+        value: Any = entry.value if entry.written is None or state.window is None else \
+            {"value": entry.value, "written": entry.written}
+        if state.key:
+            out.setdefault(name, {})[key] = value
+        else:
+            out[name] = value
+    return out
+
+
+def import_state(engine: Engine, data: Any, first_time: int | None = None) -> None:
+    """Load a state file; raises StateFileError naming what does not fit the policy.
+    Plain values belong to the window of `first_time` (the first request's time)."""
+    if not isinstance(data, dict):
+        raise StateFileError("a state file is a JSON object of state names")
+    entries: dict[EntryKey, Entry] = {}
+    for name, raw in data.items():
+        state = engine._states.get(name)
+        if state is None:
+            raise StateFileError(f"`{name}` is not a state of policy `{engine.policy.name}`")
+        if state.key:
+            if not isinstance(raw, dict):
+                raise StateFileError(f"`{name}` is keyed: give {{\"KEY\": VALUE}}")
+            for key, value in raw.items():
+                entries[(name, _normal_key(state, key))] = _entry(state, value, first_time)
+        else:
+            entries[(name, "")] = _entry(state, raw, first_time)
+    # the clock never runs backwards, and stays at or after every write time it now holds
+    times = [e.written for e in entries.values() if e.written is not None]
+    current = engine.store.atomic(lambda store: (engine._store_clock(store), None))
+    clock = max([current, *times])
+    if clock:
+        entries[CLOCK] = Entry(clock, clock)
+    engine.store.replace_entries(entries)
+
+
+def _normal_key(state: StatePlan, key: str) -> str:
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+        raise StateFileError(f"`{state.name}`: the key {key!r} holds a lone surrogate, which no request can carry")
+    if len(state.key) == 1:
+        return key
+    try:
+        parts = json.loads(key)
+    except ValueError:
+        parts = None
+    if not isinstance(parts, list) or len(parts) != len(state.key):
+        raise StateFileError(f"`{state.name}` has a {len(state.key)}-part key: write it as a JSON list, "
+                             f"e.g. {json.dumps(['a'] * len(state.key))}")
+    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+
+
+def _entry(state: StatePlan, raw: Any, first_time: int | None) -> Entry:
+    written = first_time
+    value = raw
+    if isinstance(raw, dict):
+        if set(raw) != {"value", "written"} or type(raw["written"]) is not int:
+            raise StateFileError(f"`{state.name}`: an entry is a value or {{\"value\": V, \"written\": T}}")
+        value, written = raw["value"], raw["written"]
+    if type(value) is not type(state.init):
+        raise StateFileError(f"`{state.name}` holds {type(state.init).__name__} values, not {value!r}")
+    if type(value) is int and abs(value) > MAX_SAFE_INT:
+        raise StateFileError(f"`{state.name}`: {value} lies outside ±(2^53 − 1), the values a decision can show")
+    if written is not None and not 0 <= written <= MAX_SAFE_INT:
+        raise StateFileError(f"`{state.name}`: `written` must be a time from 0 to 2^53 − 1")
+    return Entry(value, written)
