@@ -124,7 +124,8 @@ class Engine:
 
     def _decide(self, store: StateStore, req: Request) -> tuple[Decision, Changes | None]:
         changes = Changes()
-        clock = self._store_clock(store)
+        clock_entry = store.entry(CLOCK)
+        clock = 0 if clock_entry is None else self._clock_value(clock_entry)
         if req.time < clock:  # decided at the store's time: time never runs backwards
             req = dataclasses.replace(req, time=clock)
         if self._has_leases:
@@ -186,7 +187,7 @@ class Engine:
             return deny(over)
         # 8. invariant guard (and the value domain: a decision never shows a value canonical JSON cannot hold)
         writes = self._effects(plan.effects, ctx, req.time) if plan.effects else {}
-        wild = _out_of_range(writes)
+        wild = _out_of_range(writes) if writes else None
         if wild:
             return deny([("state_out_of_range", name, f"the call would take `{name}` to {value}, outside "
                           f"±(2^53 − 1)") for name, value in wild])
@@ -212,8 +213,10 @@ class Engine:
 
     def _store_clock(self, store: StateStore) -> int:
         entry = store.entry(CLOCK)
-        if entry is None:
-            return 0
+        return 0 if entry is None else self._clock_value(entry)
+
+    @staticmethod
+    def _clock_value(entry: Entry) -> int:
         if type(entry.value) is not int or entry.value < 0:
             raise StoreError(f"the store's clock holds {entry.value!r}, which is not a time")
         return entry.value

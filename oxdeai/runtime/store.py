@@ -10,6 +10,7 @@ in-process default: a lock around plain dicts.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import threading
 from collections.abc import Callable
@@ -105,6 +106,15 @@ def _completes(policy: Any, tool: str) -> bool:
         any(g.lease is not None and matches_any(g.patterns, tool) for g in policy.gates)
 
 
+def _drop_older(records: collections.OrderedDict[Any, Any], time_of: Callable[[Any], int], horizon: int) -> None:
+    """Delete the records written before `horizon` from an oldest-first OrderedDict."""
+    while records:
+        key = next(iter(records))
+        if time_of(records[key]) >= horizon:
+            break
+        del records[key]
+
+
 class MemoryStore:
     """All state in this process, guarded by one lock. Every PURGE_EVERY commits it forgets,
     as the durable stores do, what no later step can read (measured against the store's
@@ -118,11 +128,16 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._horizons = horizons or Horizons({})
         self._entries: dict[EntryKey, Entry] = {}
-        self._nonces: dict[tuple[str, str], int] = {}
-        self._idempotency: dict[tuple[str, str], Any] = {}
+        self._nonces: collections.OrderedDict[tuple[str, str], int] = collections.OrderedDict()
+        self._idempotency: collections.OrderedDict[tuple[str, str], Any] = collections.OrderedDict()
         self._pending: dict[int, Pending] = {}
         self._ids: dict[str, int] = {}  # decision id -> number, for allowed calls
         self._seq_of_id: dict[int, str] = {}
+        # oldest first: every step is decided at or after the store's clock, so records are
+        # written in time order and a purge stops at the first one still young
+        self._calls: collections.deque[tuple[int, int]] = collections.deque()  # (call time, seq)
+        self._overdue: set[int] = set()  # old calls still owing a completion
+        self._windowed: collections.OrderedDict[EntryKey, int] = collections.OrderedDict()  # entry -> write time
         self._leases: list[tuple[int, int]] = []  # heap of (deadline, seq)
         self._seq = 0
         self._commits = 0
@@ -139,11 +154,25 @@ class MemoryStore:
 
     def _apply(self, changes: Changes) -> None:
         self._entries.update(changes.entries)
-        self._nonces.update(changes.nonces)
-        self._idempotency.update(changes.idempotency)
+        windows = self._horizons.windows
+        for key, entry in changes.entries.items():
+            if key[0] in windows and entry.written is not None:
+                self._windowed[key] = entry.written
+                self._windowed.move_to_end(key)  # written last
+        for scope, at in changes.nonces.items():
+            self._nonces[scope] = at
+            self._nonces.move_to_end(scope)
+        for scope, record in changes.idempotency.items():
+            self._idempotency[scope] = record
+            self._idempotency.move_to_end(scope)
         for seq, pending in changes.pending.items():
-            if seq not in self._pending and pending.deadline is not None:
-                heapq.heappush(self._leases, (pending.deadline, seq))
+            if seq not in self._pending:
+                self._calls.append((pending.time, seq))
+                if pending.deadline is not None:
+                    heapq.heappush(self._leases, (pending.deadline, seq))
+            elif seq in self._overdue and pending.completed is not None:
+                self._overdue.discard(seq)
+                self._calls.appendleft((pending.time, seq))  # old already: the next purge takes it
             self._pending[seq] = pending
         for decision_id, seq in changes.ids.items():
             self.remember_id(decision_id, seq)
@@ -155,20 +184,36 @@ class MemoryStore:
             self._seq_of_id[seq] = decision_id
 
     def _purge(self) -> None:
+        """Oldest records first, stopping at the first one still young: the cost is what
+        is forgotten, not what is kept."""
         clock = self._entries.get(CLOCK)
         now = clock.value if clock is not None and type(clock.value) is int else 0
         h = self._horizons
-        self._nonces = {k: t for k, t in self._nonces.items() if t >= now - h.nonce_ttl}
-        self._idempotency = {k: r for k, r in self._idempotency.items() if r[1] >= now - h.idempotency_ttl}
-        gone = [seq for seq, p in self._pending.items() if p.time < now - CALL_TTL
-                and (p.completed is not None or p.tool not in h.completes)]
-        for seq in gone:
+        _drop_older(self._nonces, lambda t: t, now - h.nonce_ttl)
+        _drop_older(self._idempotency, lambda r: r[1], now - h.idempotency_ttl)
+        while self._calls and self._calls[0][0] < now - CALL_TTL:
+            _, seq = self._calls.popleft()
+            p = self._pending.get(seq)
+            if p is None:
+                continue
+            if p.completed is None and p.tool in h.completes:
+                self._overdue.add(seq)  # still owes its completion: kept until it comes
+                continue
             del self._pending[seq]
             decision_id = self._seq_of_id.pop(seq, None)
             if decision_id is not None:
                 self._ids.pop(decision_id, None)
-        self._entries = {k: e for k, e in self._entries.items() if k[0] not in h.windows
-                         or e.written is None or e.written >= now - 2 * h.windows[k[0]]}
+        while self._windowed:
+            key = next(iter(self._windowed))
+            if self._windowed[key] >= now - 2 * h.windows[key[0]]:
+                break
+            del self._windowed[key]
+            self._entries.pop(key, None)
+
+    def _index_windowed(self) -> None:
+        self._windowed = collections.OrderedDict(
+            (k, e.written) for k, e in sorted(self._entries.items(), key=lambda ke: ke[1].written or 0)
+            if k[0] in self._horizons.windows and e.written is not None)
 
     def size(self) -> int:
         """How many records the store holds (for measuring)."""
@@ -208,3 +253,4 @@ class MemoryStore:
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None:
         with self._lock:
             self._entries = dict(entries)
+            self._index_windowed()
