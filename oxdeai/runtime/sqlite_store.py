@@ -55,6 +55,7 @@ class SQLiteStore:
         """`completes`: the tools whose completion does something; an uncompleted call of any
         other tool is forgotten after CALL_TTL like a finished one (None: keep them all)."""
         self.path = path
+        self._abspath = os.path.abspath(path)  # the identity check must not follow a later chdir
         self.completes = completes
         self.timeout = timeout
         self.windows = windows or {}
@@ -76,7 +77,7 @@ class SQLiteStore:
     def _file_identity(self) -> tuple[tuple[int, int] | None, ...]:
         """(device, inode) of the database file and its WAL, None where missing."""
         out: list[tuple[int, int] | None] = []
-        for path in (self.path, self.path + "-wal"):
+        for path in (self._abspath, self._abspath + "-wal"):
             try:
                 st = os.stat(path)
                 out.append((st.st_dev, st.st_ino))

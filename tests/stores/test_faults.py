@@ -334,3 +334,14 @@ def test_a_step_redis_runs_after_the_client_gave_up_writes_nothing(tmp_path: Pat
         assert send(engine, 100).allowed
     finally:
         server.stop()
+
+
+def test_a_store_opened_by_a_relative_path_survives_a_chdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    policy = load_policy(BUDGET)
+    engine = Engine(policy, store=open_store("sqlite:///state.db", policy))
+    assert send(engine, 10).allowed
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the same file, only the process's directory moved
+    assert send(engine, 10).allowed
