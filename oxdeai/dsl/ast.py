@@ -440,6 +440,16 @@ class Policy:
     span: Span = _span()
 
 
+def effect_names(effect: EffectDecl) -> set[str]:
+    """Every name an effect declaration reads or writes: its targets and the bare names of
+    its `when` and right-hand sides. The engine (which effects a late completion drops)
+    and the encoder (which it models as applied) both filter these by windowed state."""
+    names = {a.target for a in effect.assigns} | bare_names(effect.when)
+    for a in effect.assigns:
+        names |= bare_names(a.value)
+    return names
+
+
 def bare_names(expr: Expr | None) -> set[str]:
     """Every bare `Name` an expression mentions (states, consts, `time`, `outcome`)."""
     found: set[str] = set()

@@ -41,7 +41,6 @@ from oxdeai.runtime.store import (
 OUTCOMES = ("ok", "failed")
 
 
-
 class CompletionError(Exception):
     """A completion that cannot be applied; nothing was changed."""
 
@@ -304,9 +303,9 @@ class Engine:
 
     def _guard(self, store: StateStore, invariants: tuple[InvariantPlan, ...],
                writes: dict[EntryKey, tuple[Any, Any]], now: int, changes: Changes) -> list[str]:
-        """Entries the call does not write are read through `changes`: a lease that expired
-        in this step is seen expired, as the rules saw it."""
-        """Stage 8: the invariants this call's writes would turn from true to false."""
+        """Stage 8: the invariants this call's writes would turn from true to false. Entries
+        the call does not write are read through `changes`: a lease that expired in this
+        step is seen expired, as the rules saw it."""
         broken = []
         written_names = {name for name, _ in writes}
         for inv in invariants:

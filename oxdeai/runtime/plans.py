@@ -98,10 +98,7 @@ def build_plan(policy: CheckedPolicy, tool: str, consts: dict[str, Any], states:
             for e in p.effects if e.on_complete == on_complete and A.matches_any(e.patterns, tool))
 
     def effect_windows(e: A.EffectDecl) -> tuple[int, ...]:
-        names = {a.target for a in e.assigns}
-        for expr in [e.when, *(a.value for a in e.assigns)]:
-            if expr is not None:
-                names |= state_reads(expr, p.states)
+        names = A.effect_names(e) & p.states.keys()
         return tuple(sorted({w for n in names if (w := states[n].window) is not None}))
 
     gates = tuple(GatePlan(g.name, compile_expr(g.amount, consts), g.bound,

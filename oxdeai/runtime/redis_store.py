@@ -27,12 +27,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from oxdeai.runtime.store import Changes, Entry, EntryKey, Pending, StoreError
+from oxdeai.runtime.store import CALL_TTL, Changes, Entry, EntryKey, Pending, StoreError
 
 T = TypeVar("T")
 _json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-CALL_TTL = 7 * 86_400  # how long an allowed call can still be completed
 # Redis expires keys by its own clock, decisions run on the host's: a key lives its window
 # plus a day, so decisions agree with the other stores while host time keeps within a day
 # of Redis's clock (docs/state.md, "Expiry and sizing").

@@ -19,10 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from oxdeai.runtime.store import CLOCK, Changes, Entry, EntryKey, Pending, StoreError
+from oxdeai.runtime.store import CALL_TTL, CLOCK, Changes, Entry, EntryKey, Pending, StoreError
 
 T = TypeVar("T")
-CALL_TTL = 7 * 86_400  # how long a finished call is kept
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, written INTEGER,

@@ -78,7 +78,9 @@ class StateStore(Protocol):
     def seq_for(self, decision_id: str) -> int | None: ...
 
 
-CALL_TTL = 7 * 86_400  # how long a finished call (or one with nothing to do on completion) is kept
+# how long an allowed call can be completed, and a finished call (or one with nothing to do
+# on completion) is kept, by every store
+CALL_TTL = 7 * 86_400
 
 
 @dataclass(frozen=True, slots=True)

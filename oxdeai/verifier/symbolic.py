@@ -16,7 +16,7 @@ import z3
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.schema import MAX_SAFE_INT, MAX_STRING
-from oxdeai.verifier.encode import Env, encode_expr, scalar_alphabet, z3_str
+from oxdeai.verifier.encode import Env, encode_expr, encode_value, scalar_alphabet, z3_str
 
 
 def sort_of(t: A.Type | A.IntType | A.BoolType) -> z3.SortRef:
@@ -85,7 +85,7 @@ class World:
                 self.present[p.name] = self.vars.get(f"present.{p.name}", z3.BoolSort())
                 self.provided[p.name] = self.vars.get(f"args.{p.name}", sort_of(p.type))
             self.args = {p.name: self.provided[p.name] if p.default is None else
-                         z3.If(self.present[p.name], self.provided[p.name], _literal(p.default.value))
+                         z3.If(self.present[p.name], self.provided[p.name], encode_value(p.default.value))
                          for p in self.tool.params}
         else:
             self.args = {p.name: self.vars.get(f"args.{p.name}", sort_of(p.type)) for p in self.tool.params}
@@ -118,9 +118,7 @@ class World:
     def live(self, effect: A.EffectDecl) -> Any:
         """The engine applies an `on complete` effect whole, and only while the window of
         every windowed state it reads or writes is the call's (Engine._complete_one)."""
-        names = {a.target for a in effect.assigns} | state_reads(effect.when, self.policy)
-        for a in effect.assigns:
-            names |= state_reads(a.value, self.policy)
+        names = A.effect_names(effect) & self.policy.states.keys()
         windows = sorted({w.seconds for n in names if (w := self.policy.states[n].window) is not None})
         return z3.And(*[self.completed_at / w == self.time / w for w in windows]) if windows else z3.BoolVal(True)
 
@@ -247,14 +245,6 @@ class World:
             if gate.concurrent and gate.name in relevant and key_fits(self.policy.states[gate.name], self.tool):
                 parts.append(self.read(gate.name) >= 0)
         return z3.And(*parts) if parts else z3.BoolVal(True)
-
-
-def _literal(value: Any) -> Any:
-    if isinstance(value, bool):
-        return z3.BoolVal(value)
-    if isinstance(value, int):
-        return z3.IntVal(value)
-    return z3_str(value)
 
 
 def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> frozenset[str]:
