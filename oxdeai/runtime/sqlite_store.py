@@ -67,8 +67,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-            self._bind_policy(policy_sha256, migrate)
-            self._check_counter()
+            self._bind_policy(policy_sha256, migrate)  # checks the counter in the same transaction
             self._identity = self._file_identity()
         except (sqlite3.Error, UnicodeDecodeError, ValueError) as exc:  # a damaged file's message may not decode
             raise StoreError(f"cannot open the SQLite store `{path}`: {exc}") from exc
@@ -92,6 +91,8 @@ class SQLiteStore:
                              "while open; every engine must open the store again")
 
     def _check_counter(self) -> None:
+        """Inside a transaction only: two reads in autocommit mode see two snapshots, and a
+        concurrent engine's decision between them would look like a damaged counter."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()
         top = self._db.execute("SELECT max(seq) FROM pending").fetchone()[0] or 0
         if row is None or not str(row[0]).isdigit() or int(row[0]) < top:
@@ -109,6 +110,7 @@ class SQLiteStore:
                 raise StoreMismatchError(
                     f"the store `{self.path}` was written by another version of the policy (sha256 {row[0][:12]}…); "
                     "migrate it with `oxdeai state import` or open it with migrate=True")
+            self._check_counter()
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")

@@ -62,6 +62,23 @@ def test_another_policy_version_is_refused_unless_migrated(tmp_path: Path) -> No
     SQLiteStore(path, "b" * 64, migrate=True).close()
 
 
+def test_the_counter_check_reads_one_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: opening a store read `seq` and the highest recorded call in two autocommit
+    snapshots, so an engine deciding in between made a healthy store look damaged."""
+    original = SQLiteStore._check_counter
+    seen: list[bool] = []
+
+    def checked(self: SQLiteStore) -> None:
+        seen.append(self._db.in_transaction)
+        original(self)
+
+    monkeypatch.setattr(SQLiteStore, "_check_counter", checked)
+    policy = load_policy(CONCURRENT)
+    open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
+    open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
+    assert seen == [True, True]
+
+
 def test_store_failure_denies_and_recovers(tmp_path: Path) -> None:
     policy = load_policy(CONCURRENT)
     store = SQLiteStore(str(tmp_path / "state.db"), policy.sha256)
