@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from oxdeai import load_policy  # noqa: E402
 from oxdeai.runtime.engine import Engine  # noqa: E402
-from oxdeai.runtime.sqlite_store import open_store  # noqa: E402
+from oxdeai.runtime.store_urls import open_store  # noqa: E402
 
 POLICY = ROOT / "tests" / "data" / "acceptance" / "01-payments" / "policy.oxp"
 T0 = 1_764_000_000

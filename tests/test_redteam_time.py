@@ -22,7 +22,7 @@ def values(engine: Engine, names: list[str], at: int) -> dict[str, Any]:
     """What a request at `at` reads for unkeyed states (a probe decision's own view)."""
     decision = engine.decide({"tool": "peek", "args": {}}, {"agent": {"id": "x"}, "time": at})
     assert decision.allowed, decision.reasons
-    return {name: decision._touched[(name, "")] for name in names}
+    return {name: decision.touched[(name, "")] for name in names}
 
 
 DAY, HOUR = 86_400, 3_600

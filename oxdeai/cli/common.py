@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -48,3 +50,42 @@ def load_for_command(path: str) -> CheckedPolicy:
         print_diagnostics(diagnostics, path, text)
         sys.exit(EXIT_PROBLEM)
     return policy
+
+
+def read_argument(value: str, what: str) -> str:
+    """`@path` reads a file; anything else is the text itself."""
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail_usage(f"cannot read {what} file `{path}`: {exc}")
+    return value
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object naming a key twice is ambiguous (parsers disagree on which one wins): refused."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"the key {json.dumps(key, ensure_ascii=False)} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, what: str) -> Any:
+    """Strict JSON: no repeated keys, no NaN or Infinity; errors are exit 2 with the reason."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except _DuplicateKey as exc:
+        fail_usage(f"{what} is ambiguous: {exc}")
+    except (ValueError, RecursionError) as exc:
+        fail_usage(f"{what} is not valid JSON: {exc}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not JSON")

@@ -6,60 +6,19 @@ Exit 0 whatever the decision; 2 for malformed input; 1 if the policy has errors.
 
 from __future__ import annotations
 
-import json
 import sys
 import time as wallclock
-from pathlib import Path
 from typing import Any
 
 import click
 
-from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command
+from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
 from oxdeai.runtime.engine import CompletionError, Engine, StateFileError
 from oxdeai.runtime.models import canonical_json
-from oxdeai.runtime.sqlite_store import open_store
 from oxdeai.runtime.store import StoreError
+from oxdeai.runtime.store_urls import open_store
 
 CONTEXT_KEYS = ("agent", "time")
-
-
-def read_argument(value: str, what: str) -> str:
-    """`@path` reads a file; anything else is the text itself."""
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            fail_usage(f"cannot read {what} file `{path}`: {exc}")
-    return value
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object naming a key twice is ambiguous (parsers disagree on which one wins): refused."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(f"the key {json.dumps(key, ensure_ascii=False)} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def parse_json(text: str, what: str) -> Any:
-    """Strict JSON: no repeated keys, no NaN or Infinity; errors are exit 2 with the reason."""
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except _DuplicateKey as exc:
-        fail_usage(f"{what} is ambiguous: {exc}")
-    except (ValueError, RecursionError) as exc:
-        fail_usage(f"{what} is not valid JSON: {exc}")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not JSON")
 
 
 _BLANK = object()  # a blank trace line: no decision (a JSON `null` line is a request, and is denied)

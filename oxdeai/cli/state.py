@@ -8,11 +8,10 @@ from typing import Any
 
 import click
 
-from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command
-from oxdeai.cli.eval import parse_json, read_argument
+from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
 from oxdeai.runtime.engine import Engine, StateFileError
-from oxdeai.runtime.sqlite_store import open_store
 from oxdeai.runtime.store import StoreError
+from oxdeai.runtime.store_urls import open_store
 
 STORE = click.option("--store", "store_url", required=True, help="memory:// or sqlite:///PATH")
 POLICY = click.option("--policy", "policy_path", required=True, help="The policy the store belongs to.")

@@ -45,7 +45,6 @@ class Ty:
 INT = Ty(Base.INT)
 BOOL = Ty(Base.BOOL)
 STR = Ty(Base.STR)
-ERR: Ty | None = None  # an error was already reported; stay quiet downstream
 
 
 def type_of_field(t: A.Type) -> Ty:
@@ -59,10 +58,6 @@ def type_of_field(t: A.Type) -> Ty:
         case A.EnumType(values):
             return Ty(Base.STR, enum=frozenset(values))
     raise AssertionError(t)
-
-
-def literal_value(lit: A.IntLit | A.StrLit | A.BoolLit) -> int | str | bool:
-    return lit.value
 
 
 @dataclass
@@ -612,7 +607,7 @@ class _Checker:
                          f"use one of {choices}")
                 return None
         if a.const is not None and b.const is not None:
-            return Ty(Base.BOOL, const=_compare(op, a.const, b.const))
+            return Ty(Base.BOOL, const=compare(op, a.const, b.const))
         return BOOL
 
     def arith(self, e: A.Binary, a: Ty, b: Ty) -> Ty | None:
@@ -695,6 +690,3 @@ class _Checker:
             return Ty(Base.INT, const=apply_func(func, consts))
         return INT
 
-
-def _compare(op: A.BinOp, a: ConstValue, b: ConstValue) -> bool:
-    return compare(op, a, b)

@@ -197,18 +197,17 @@ def _limit(decl: A.LimitDecl) -> str:
 
 
 def _limit_body(decl: A.LimitDecl) -> str:
-    head = ""
     window = f" every {decl.window}" if decl.window else ""
     bound = f" <= {_expr(decl.bound, _ADD)}"
     match decl.kind:
         case A.LimitKind.SUM:
             assert decl.amount is not None
-            return head + f"sum {_expr(decl.amount, _ADD)}{_key(decl.key)}{window}{bound}"
+            return f"sum {_expr(decl.amount, _ADD)}{_key(decl.key)}{window}{bound}"
         case A.LimitKind.COUNT:
-            return head + f"count{_key(decl.key)}{window}{bound}"
+            return f"count{_key(decl.key)}{window}{bound}"
         case A.LimitKind.CONCURRENT:
             lease = f" lease {decl.lease}" if decl.lease else ""
-            return head + f"concurrent{_key(decl.key)}{bound}{lease}"
+            return f"concurrent{_key(decl.key)}{bound}{lease}"
     raise AssertionError(decl.kind)
 
 

@@ -258,10 +258,6 @@ def _tspan(token: Token) -> A.Span:
     return A.Span(token.line or 0, token.column or 0, token.end_line or 0, token.end_column or 0)
 
 
-def _join(a: A.Span, b: A.Span) -> A.Span:
-    return A.Span(a.line, a.column, b.end_line, b.end_column)
-
-
 _CMP = {op.value: op for op in A.COMPARE_OPS}
 _ARITH = {op.value: op for op in A.ARITH_OPS}
 

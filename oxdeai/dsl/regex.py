@@ -162,7 +162,7 @@ class _RegexParser:
         if ch == "[":
             return self.parse_class()
         if ch == "\\":
-            return self.parse_escape(in_class=False)
+            return self.parse_escape()
         if ch in ("^", "$"):
             raise RegexError(start, f"`{ch}` anchors are not part of the dialect: `matches` is always a full match")
         if ch in SPECIAL:
@@ -170,7 +170,7 @@ class _RegexParser:
         self.pos += 1
         return RChar(ord(ch))
 
-    def parse_escape(self, in_class: bool) -> Regex:
+    def parse_escape(self) -> Regex:
         start = self.pos
         self.pos += 1
         ch = self.peek()
@@ -223,7 +223,7 @@ class _RegexParser:
         ch = self.peek()
         assert ch is not None
         if ch == "\\":
-            node = self.parse_escape(in_class=True)
+            node = self.parse_escape()
             assert isinstance(node, (RChar, RClass))
             return node
         if ch in SPECIAL:

@@ -22,7 +22,7 @@ from oxdeai.dsl.ast import MAX_SAFE_INT
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime import state_files
 from oxdeai.runtime.interpreter import Ctx, compile_expr
-from oxdeai.runtime.models import Decision, Effect, Reason
+from oxdeai.runtime.models import Decision, Effect, PolicyRef, Reason
 from oxdeai.runtime.plans import EffectPlan, InvariantPlan, RulePlan, StatePlan, ToolPlan, build_plan, state_reads
 from oxdeai.runtime.schema import Request, RequestSchema
 from oxdeai.runtime.state_files import StateFileError
@@ -56,6 +56,7 @@ class Engine:
         """`guard=False` is the "rules only" evaluation the verifier replays invariant
         counterexamples with (stage 8 skipped); production engines keep the guard."""
         self.policy = policy
+        self.policy_ref = PolicyRef(name=policy.name, version=policy.version, sha256=policy.sha256)
         self.guard = guard
         self.store: StateStore = store if store is not None else MemoryStore(Horizons.of(policy))
         self.clock = clock if clock is not None else (lambda: int(wallclock.time()))
@@ -104,22 +105,22 @@ class Engine:
             if request.tool not in self._plans:  # compile outside the store's lock: no other step waits on it
                 self._plan_for(request.tool)
             decision = self.store.atomic(self._decide, request)
-            order = getattr(self.store, "last_order", None)
+            order = self.store.last_order
             if order is not None:  # a store whose sequence numbers are not its commit order says so
                 decision.event = order
             return decision
         except StoreError as exc:  # fail closed: nothing was applied
             reason = ("store_unavailable", None, f"the state store failed: {str(exc)[:200]}")
-            return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
+            return Decision(self.policy_ref, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
         except Exception as exc:  # fail closed: never raise to the caller, never allow
             reason = ("internal_error", None, f"the engine failed to decide: {type(exc).__name__}")
-            return Decision(self, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
+            return Decision(self.policy_ref, 0, False, None, (reason,), (), (), now, {"error": str(exc)[:200]}, {})
 
     def _deny_invalid(self, store: StateStore, call: Any, reasons: list[Reason], now: int) -> Decision:
         tool = call.get("tool") if isinstance(call, dict) else None
         tool = tool if isinstance(tool, str) and tool in self.policy.tools else None
         shown = {"tool": tool, "invalid": [list(r) for r in reasons]}
-        return Decision(self, store.next_seq(), False, tool, tuple(reasons), (), (), now, shown, {})
+        return Decision(self.policy_ref, store.next_seq(), False, tool, tuple(reasons), (), (), now, shown, {})
 
     def _decide(self, store: StateStore, req: Request) -> tuple[Decision, Changes | None]:
         changes = Changes()
@@ -135,7 +136,7 @@ class Engine:
 
         def deny(reasons: list[Reason]) -> tuple[Decision, Changes | None]:
             seq = store.next_seq()
-            return (Decision(self, seq, False, req.tool, tuple(reasons), (), (), req.time, req, reads),
+            return (Decision(self.policy_ref, seq, False, req.tool, tuple(reasons), (), (), req.time, req, reads),
                     self._stamped(changes, clock, req.time))
 
         # 2. idempotency
@@ -149,7 +150,7 @@ class Engine:
             if record is not None and req.time - record[1] <= plan.idempotent_window:
                 fingerprint, _, original = record
                 if isinstance(original, dict):  # a durable store keeps a snapshot
-                    original = Decision.from_snapshot(self, original)
+                    original = Decision.from_snapshot(self.policy_ref, original)
                 if fingerprint != _fingerprint(req):
                     return deny([("idempotency_conflict", None,
                                   "this idempotency key was used for a different call")])
@@ -199,7 +200,8 @@ class Engine:
         effects = tuple(sorted((k[0], k[1], before, after) for k, (before, after) in writes.items())) if writes else ()
         for (name, key), (_, after) in writes.items():
             changes.entries[(name, key)] = Entry(after, req.time)  # req.time >= every write: the clock
-        decision = Decision(self, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, req, reads)
+        decision = Decision(self.policy_ref, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, req, reads,
+                            on_id=self.store.remember_id)
         if req.nonce is not None and self.policy.nonce_window is not None:
             changes.nonces[(req.agent_id, req.nonce)] = req.time
         if idem_scope is not None:
@@ -329,13 +331,6 @@ class Engine:
 
     # ---- completions -------------------------------------------------------------
 
-    def _register_id(self, decision_id: str, seq: int) -> None:
-        """An allowed call's id, computed when the host first reads it: the memory store
-        keeps it with the call (a durable store records it in the step itself)."""
-        remember = getattr(self.store, "remember_id", None)
-        if remember is not None:
-            remember(decision_id, seq)
-
     def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
         """Report that an allowed call finished; applies its `on complete` effects once."""
         if outcome not in OUTCOMES:
@@ -367,7 +362,7 @@ class Engine:
             result = self.store.atomic(step)
         except StoreError as exc:
             raise CompletionStoreError(f"the state store failed: {str(exc)[:200]}") from exc
-        order = getattr(self.store, "last_order", None)
+        order = self.store.last_order
         if order is not None:
             self.last_completion_event = order
         if isinstance(result, CompletionError):

@@ -106,7 +106,7 @@ class _Emitter:
 
     def __init__(self, consts: dict[str, Any]) -> None:
         self.consts = consts
-        self.namespace: dict[str, Any] = {"_apply_func": apply_func, "_Func": A.Func}
+        self.namespace: dict[str, Any] = {}
         self.hoisted: dict[str, str] = {}  # local name -> the expression loading it once per call
 
     def bind(self, value: Any) -> str:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from oxdeai.runtime.engine import Engine
 
 
 def _sorted(value: Any) -> Any:
@@ -98,17 +96,27 @@ Reason = tuple[str, str | None, str]  # (code, name, message)
 Effect = tuple[str, str, Any, Any]  # (state, key text, before, after); key "" for unkeyed
 
 
+IdCallback = Callable[[str, int], None]  # (decision id, sequence number), told once per allowed call
+
+
 class Decision:
-    """One decision. `allowed`, `reasons`, `allowed_by`, `effects` are ready at once;
-    `decision_id`, hashes, `model()` and `to_json()` are computed on first use."""
+    """One decision, a plain value: it knows its policy by reference, never its engine.
+    `allowed`, `reasons`, `allowed_by`, `effects` are ready at once; `decision_id`,
+    hashes, `model()` and `to_json()` are computed on first use. `touched` maps each
+    (state, key) the decision read to the value it read (the state hash covers them).
+
+    `on_id`, when given, is called once with (id, seq) the first time the id of an
+    allowed, non-repeat decision is computed: an engine whose store does not record ids
+    in the step (the memory store) learns them this way, so `complete(id)` finds the call."""
 
     __slots__ = ("allowed", "tool", "reasons", "allowed_by", "effects", "time", "repeat", "seq", "event",
-                 "_engine", "_request", "_touched", "_id", "_json", "_hashes")
+                 "policy", "touched", "_on_id", "_request", "_id", "_json", "_hashes")
 
-    def __init__(self, engine: Engine, seq: int, allowed: bool, tool: str | None, reasons: tuple[Reason, ...],
+    def __init__(self, policy: PolicyRef, seq: int, allowed: bool, tool: str | None, reasons: tuple[Reason, ...],
                  allowed_by: tuple[str, ...], effects: tuple[Effect, ...], time: int,
-                 request: Any, touched: dict[Any, Any], repeat: bool = False) -> None:
-        self._engine = engine
+                 request: Any, touched: dict[Any, Any], repeat: bool = False, on_id: IdCallback | None = None) -> None:
+        self.policy = policy
+        self._on_id = on_id
         self.seq = seq
         self.event = seq  # the store's counter when this answer was given (a repeat gets its own)
         self.allowed = allowed
@@ -119,7 +127,7 @@ class Decision:
         self.time = time
         self.repeat = repeat
         self._request = request
-        self._touched = touched
+        self.touched = touched
         self._id: str | None = None
         self._json: bytes | None = None
         self._hashes: tuple[str, str] | None = None
@@ -135,7 +143,7 @@ class Decision:
     def _hash_pair(self) -> tuple[str, str]:
         if self._hashes is None:
             request = self._request.as_json() if hasattr(self._request, "as_json") else self._request
-            touched = {f"{name}[{key}]" if key else name: value for (name, key), value in sorted(self._touched.items())}
+            touched = {f"{name}[{key}]" if key else name: value for (name, key), value in sorted(self.touched.items())}
             request_hash = sha256_hex(canonical_json(request))
             state_hash = sha256_hex(canonical_json({"decision": self.seq, "entries": touched}))
             self._hashes = (request_hash, state_hash)
@@ -153,15 +161,15 @@ class Decision:
     def decision_id(self) -> str:
         if self._id is None:
             request_hash, state_hash = self._hash_pair()
-            material = f"{self._engine.policy.sha256}:{request_hash}:{state_hash}".encode()
+            material = f"{self.policy.sha256}:{request_hash}:{state_hash}".encode()
             self._id = "d_" + sha256_hex(material)[:32]
-            if self.allowed and not self.repeat:  # only an allowed call can be completed
-                self._engine._register_id(self._id, self.seq)
+            if self._on_id is not None and self.allowed and not self.repeat:  # only an allowed call completes
+                self._on_id(self._id, self.seq)
         return self._id
 
     def as_repeat(self, event: int | None = None) -> Decision:
-        twin = Decision(self._engine, self.seq, self.allowed, self.tool, self.reasons, self.allowed_by,
-                        (), self.time, self._request, self._touched, repeat=True)
+        twin = Decision(self.policy, self.seq, self.allowed, self.tool, self.reasons, self.allowed_by,
+                        (), self.time, self._request, self.touched, repeat=True)
         twin._id, twin._hashes = self._id, self._hashes
         if event is not None:
             twin.event = event
@@ -171,16 +179,15 @@ class Decision:
         """A JSON-able record of an ALLOW, for durable idempotency records."""
         request = self._request.as_json() if hasattr(self._request, "as_json") else self._request
         return {"seq": self.seq, "tool": self.tool, "allowed_by": list(self.allowed_by), "time": self.time,
-                "request": request, "touched": [[n, k, v] for (n, k), v in sorted(self._touched.items())]}
+                "request": request, "touched": [[n, k, v] for (n, k), v in sorted(self.touched.items())]}
 
     @staticmethod
-    def from_snapshot(engine: Engine, snap: dict[str, Any]) -> Decision:
+    def from_snapshot(policy: PolicyRef, snap: dict[str, Any]) -> Decision:
         touched = {(n, k): v for n, k, v in snap["touched"]}
-        return Decision(engine, snap["seq"], True, snap["tool"], (), tuple(snap["allowed_by"]), (), snap["time"],
+        return Decision(policy, snap["seq"], True, snap["tool"], (), tuple(snap["allowed_by"]), (), snap["time"],
                         snap["request"], touched)
 
     def model(self) -> DecisionModel:
-        policy = self._engine.policy
         return DecisionModel(
             decision=self.decision,
             allowed=self.allowed,
@@ -189,7 +196,7 @@ class Decision:
             reasons=[ReasonModel(code=c, name=n, message=m) for c, n, m in self.reasons],
             allowed_by=list(self.allowed_by),
             effects=[EffectModel(state=s, key=k or None, before=b, after=a) for s, k, b, a in self.effects],
-            policy=PolicyRef(name=policy.name, version=policy.version, sha256=policy.sha256),
+            policy=self.policy,
             request_hash=self.request_hash,
             state_hash=self.state_hash,
             time=self.time,

@@ -426,6 +426,9 @@ class RedisStore:
         raw = self._read(self._k("p", seq))
         return None if raw is None else Pending(*json.loads(raw))
 
+    def remember_id(self, decision_id: str, seq: int) -> None:
+        """Nothing to do: the step that allowed the call recorded its id."""
+
     def seq_for(self, decision_id: str) -> int | None:
         raw = self._read(self._k("id", decision_id))
         return None if raw is None else int(raw)

@@ -44,6 +44,7 @@ class StoreMismatchError(StoreError):
 
 class SQLiteStore:
     durable = True
+    last_order: int | None = None
 
     PURGE_EVERY = 256  # commits between purges
     PURGE_BATCH = 500  # rows deleted per table per purge: purging never stalls a decision for long
@@ -234,6 +235,9 @@ class SQLiteStore:
             return None
         return Pending(row[0], json.loads(row[1]), json.loads(row[2]), row[3], row[4], row[5])
 
+    def remember_id(self, decision_id: str, seq: int) -> None:
+        """Nothing to do: the step that allowed the call recorded its id."""
+
     def seq_for(self, decision_id: str) -> int | None:
         row = self._db.execute("SELECT seq FROM pending WHERE decision_id = ?", (decision_id,)).fetchone()
         return None if row is None else int(row[0])
@@ -264,29 +268,3 @@ class SQLiteStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def open_store(url: str, policy: Any, migrate: bool = False) -> Any:
-    """A store for `policy` from its URL: `memory://`, `sqlite:///path/state.db` (a relative
-    path; `sqlite:////abs/path.db` for an absolute one), or
-    `redis://[:password@]host:port/db[?prefix=...&timeout=S]` (`rediss://` for TLS)."""
-    from oxdeai.runtime.store import Horizons, MemoryStore
-
-    horizons = Horizons.of(policy)
-    if url in ("memory://", "memory:", "memory"):
-        return MemoryStore(horizons)
-    if url.startswith("sqlite:///"):
-        if url[len("sqlite:///"):] in ("", ":memory:") or url.endswith("/"):
-            raise StoreError(f"bad store URL `{url}`: give the database file, e.g. sqlite:///state.db")
-        return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate, 5.0, horizons.windows,
-                           horizons.nonce_ttl, horizons.idempotency_ttl, horizons.completes)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        try:
-            from oxdeai.runtime.redis_store import RedisStore, check_redis_url
-        except ImportError as exc:  # the optional extra is not installed
-            raise StoreError(f"the Redis store needs the `redis` package: pip install 'oxdeai[redis]' ({exc})") \
-                from exc
-        check_redis_url(url)
-        return RedisStore(url, policy.name, policy.sha256, migrate, horizons.windows,
-                          horizons.nonce_ttl, horizons.idempotency_ttl)
-    raise StoreError(f"unknown store URL `{url}`: use memory://, sqlite:///PATH or redis://HOST:PORT/DB")

@@ -65,6 +65,7 @@ class StoreError(Exception):
 
 class StateStore(Protocol):
     durable: bool  # shared beyond this process: decision ids are recorded in the store
+    last_order: int | None  # the commit order of the last step, where sequence numbers are not it; else None
     def atomic(self, step: Callable[..., tuple[T, Changes | None]], *args: Any) -> T:
         """Run `step(self, *args)` and apply the Changes it returns, as one atomic step."""
     def next_seq(self) -> int: ...
@@ -76,6 +77,9 @@ class StateStore(Protocol):
     def entries(self) -> dict[EntryKey, Entry]: ...
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None: ...
     def seq_for(self, decision_id: str) -> int | None: ...
+    def remember_id(self, decision_id: str, seq: int) -> None:
+        """An allowed call's id, computed after its step: a store that did not record it in
+        the step (`durable` False) keeps it with the call; a durable store does nothing."""
 
 
 # how long an allowed call can be completed, and a finished call (or one with nothing to do
@@ -124,6 +128,7 @@ class MemoryStore:
     with nothing to do on completion) past CALL_TTL, windowed entries two windows old."""
 
     durable = False
+    last_order: int | None = None
     PURGE_EVERY = 1_024
 
     def __init__(self, horizons: Horizons | None = None) -> None:

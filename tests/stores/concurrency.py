@@ -10,7 +10,7 @@ from typing import Any
 
 from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
-from oxdeai.runtime.sqlite_store import open_store
+from oxdeai.runtime.store_urls import open_store
 
 CONCURRENT = """policy concurrent version "1"
 agent { id: string }

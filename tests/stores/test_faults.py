@@ -21,8 +21,8 @@ import pytest
 
 from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
-from oxdeai.runtime.sqlite_store import SQLiteStore, open_store
-from oxdeai.runtime.store import StoreError
+from oxdeai.runtime.sqlite_store import SQLiteStore
+from oxdeai.runtime.store import StoreError, open_store
 from tests.conftest import EXAMPLES, run_cli, run_trace
 from tests.stores.concurrency import CONCURRENT, T0
 from tests.stores.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)

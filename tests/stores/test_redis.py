@@ -23,7 +23,7 @@ import pytest
 from oxdeai import load_policy
 from oxdeai.runtime import redis_store
 from oxdeai.runtime.engine import CompletionError, Engine
-from oxdeai.runtime.sqlite_store import open_store
+from oxdeai.runtime.store_urls import open_store
 from tests.conftest import ACCEPTANCE, json_lines, run_cli
 from tests.stores.concurrency import CONCURRENT, T0, run_linearizable
 

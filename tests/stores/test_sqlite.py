@@ -16,7 +16,8 @@ import pytest
 
 from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
-from oxdeai.runtime.sqlite_store import SQLiteStore, StoreMismatchError, open_store
+from oxdeai.runtime.sqlite_store import SQLiteStore, StoreMismatchError
+from oxdeai.runtime.store_urls import open_store
 from tests.conftest import ACCEPTANCE, ROOT, json_lines, run_cli
 from tests.stores.concurrency import CONCURRENT, T0, run_linearizable
 
@@ -106,7 +107,7 @@ CRASHER = """
 import sys
 from oxdeai import load_policy
 from oxdeai.runtime.engine import Engine
-from oxdeai.runtime.sqlite_store import open_store
+from oxdeai.runtime.store_urls import open_store
 from tests.stores.concurrency import CONCURRENT, T0
 policy = load_policy(CONCURRENT)
 engine = Engine(policy, store=open_store(sys.argv[1], policy))
