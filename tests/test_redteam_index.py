@@ -95,7 +95,7 @@ def test_a_plan_is_built_before_the_store_step() -> None:
 
     class WatchedStore(MemoryStore):
         def atomic(self, step, *args):  # type: ignore[no-untyped-def]
-            seen.append("t" in engine._plans)
+            seen.append("t" in engine.planned_tools())
             return super().atomic(step, *args)
 
     policy = load_policy("policy p\ntool t(x: int)\nallow r on t when args.x > 1\n")

@@ -13,8 +13,8 @@ import pytest
 
 from oxdeai import load_policy
 from oxdeai.verifier import properties
-from oxdeai.verifier.counterexample import replay
 from oxdeai.verifier.properties import Result, verify_policy
+from oxdeai.verifier.replay import replay
 from tests.conftest import EXAMPLES, json_lines, run_cli
 
 HEAD = """policy t

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
+from oxdeai.dsl.types import HOST_OUTCOMES
 from oxdeai.runtime.engine import CompletionError, Engine, StateFileError
 from oxdeai.runtime.models import canonical_json
 from oxdeai.runtime.store import StoreError
@@ -126,7 +127,7 @@ def _check_trace(items: list[Any]) -> None:
         if type(target) is not int or not 0 <= target < index or not isinstance(items[target], dict) \
                 or "complete" in items[target]:
             fail_usage(f"trace line {index}: `complete` must name an earlier request line (0-based)")
-        if item.get("outcome", "ok") not in ("ok", "failed"):
-            fail_usage(f"trace line {index}: `outcome` is \"ok\" or \"failed\"")
+        if item.get("outcome", "ok") not in HOST_OUTCOMES:
+            fail_usage(f"trace line {index}: `outcome` is one of " + ", ".join(f'"{o}"' for o in HOST_OUTCOMES))
         if "time" in item and type(item["time"]) is not int:
             fail_usage(f"trace line {index}: `time` must be an integer")

@@ -15,8 +15,8 @@ import click
 
 from oxdeai.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_UNKNOWN, load_for_command
 from oxdeai.cli.sarif import to_sarif
-from oxdeai.verifier.counterexample import ReplayError, eval_command
 from oxdeai.verifier.properties import Result, verify_policy
+from oxdeai.verifier.replay import ReplayError, eval_command
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 

@@ -25,12 +25,6 @@ class Span:
 
 NO_SPAN = Span(0, 0, 0, 0)
 
-# The request domain: ints within +-(2^53 - 1) (canonical JSON is then exactly RFC 8785)
-# and strings of at most this many code points. Defaults must lie in it too.
-MAX_SAFE_INT = 2**53 - 1
-MAX_STRING = 65_536
-
-
 def _span() -> Span:
     return field(default=NO_SPAN, compare=False, hash=False, repr=False)  # type: ignore[return-value]
 

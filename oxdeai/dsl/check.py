@@ -9,57 +9,15 @@ and every regex is in the dialect.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.diagnostics import Diagnostic, did_you_mean, error, warning
 from oxdeai.dsl.ops import apply_func, arith, compare
 from oxdeai.dsl.regex import RegexError, compile_linear
+from oxdeai.dsl.types import BOOL, INT, MAX_SAFE_INT, MAX_STRING, OUTCOMES, STR, Base, ConstValue, Ty, type_of_field
 
 RESERVED = {"time", "outcome", "args", "agent", "tool", "true", "false"}
-OUTCOMES = ("ok", "failed", "expired")
-ConstValue = int | str | bool | frozenset[int] | frozenset[str]
-
-
-class Base(enum.Enum):
-    INT = "int"
-    BOOL = "bool"
-    STR = "string"
-    SET = "set"
-
-
-@dataclass(frozen=True)
-class Ty:
-    base: Base
-    enum: frozenset[str] | None = None  # for strings drawn from an enum
-    elem: Base | None = None  # for sets
-    const: ConstValue | None = None  # value when known at load time
-
-    def __str__(self) -> str:
-        if self.base is Base.SET:
-            return f"set of {self.elem.value if self.elem else '?'}"
-        return self.base.value
-
-
-INT = Ty(Base.INT)
-BOOL = Ty(Base.BOOL)
-STR = Ty(Base.STR)
-
-
-def type_of_field(t: A.Type) -> Ty:
-    match t:
-        case A.IntType():
-            return INT
-        case A.BoolType():
-            return BOOL
-        case A.StringType():
-            return STR
-        case A.EnumType(values):
-            return Ty(Base.STR, enum=frozenset(values))
-    raise AssertionError(t)
-
-
 @dataclass
 class Scope:
     """What an expression may read."""
@@ -192,12 +150,12 @@ class _Checker:
             self.err("E312", f"the default of `{name}` does not fit its type", lit.span)
             return
         # a default stands in for a request value: it must lie in the request domain too
-        if isinstance(lit, A.IntLit) and abs(lit.value) > A.MAX_SAFE_INT:
+        if isinstance(lit, A.IntLit) and abs(lit.value) > MAX_SAFE_INT:
             self.err("E312", f"the default of `{name}` lies outside the request range ±(2^53 − 1)", lit.span,
                      "requests carry integers within ±9_007_199_254_740_991")
-        elif isinstance(lit, A.StrLit) and (len(lit.value) > A.MAX_STRING
+        elif isinstance(lit, A.StrLit) and (len(lit.value) > MAX_STRING
                                             or any(0xD800 <= ord(c) <= 0xDFFF for c in lit.value)):
-            self.err("E312", f"the default of `{name}` is not a request string (at most {A.MAX_STRING} code "
+            self.err("E312", f"the default of `{name}` is not a request string (at most {MAX_STRING} code "
                              f"points, no lone surrogates)", lit.span)
 
     # ---- declarations --------------------------------------------------------

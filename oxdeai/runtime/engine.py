@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import time as wallclock
 from collections.abc import Callable
 from typing import Any
 
 from oxdeai.dsl import ast as A
-from oxdeai.dsl.ast import MAX_SAFE_INT
 from oxdeai.dsl.policy import CheckedPolicy
+from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, MAX_SAFE_INT, is_time
 from oxdeai.runtime import state_files
-from oxdeai.runtime.interpreter import Ctx, compile_expr
+from oxdeai.runtime.entries import effect_writes, entry_value, out_of_range, state_key
+from oxdeai.runtime.interpreter import Ctx, compile_expr, eval_expr
 from oxdeai.runtime.models import Decision, Effect, PolicyRef, Reason
-from oxdeai.runtime.plans import EffectPlan, InvariantPlan, RulePlan, StatePlan, ToolPlan, build_plan, state_reads
+from oxdeai.runtime.plans import InvariantPlan, RulePlan, StatePlan, ToolPlan, build_plan, state_reads
 from oxdeai.runtime.schema import Request, RequestSchema
 from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import (
@@ -37,8 +37,6 @@ from oxdeai.runtime.store import (
     StateStore,
     StoreError,
 )
-
-OUTCOMES = ("ok", "failed")
 
 
 class CompletionError(Exception):
@@ -65,7 +63,7 @@ class Engine:
         self.schema = policy.memo("request_schema", lambda: RequestSchema(policy.tools, policy.agent))
         consts = dict(policy.consts)
         self._consts = consts
-        self._states = policy.memo("engine_states", lambda: {
+        self.states = policy.memo("engine_states", lambda: {
             s.name: StatePlan(s.name, s.init.value, tuple(compile_expr(k, consts) for k in s.key),
                            s.window.seconds if s.window else None)
             for s in policy.states.values()
@@ -85,7 +83,7 @@ class Engine:
         return plan
 
     def _plan(self, tool: str) -> ToolPlan:
-        return build_plan(self.policy, tool, self._consts, self._states, self._invariants)
+        return build_plan(self.policy, tool, self._consts, self.states, self._invariants)
 
     # ---- deciding --------------------------------------------------------------
 
@@ -186,8 +184,8 @@ class Engine:
         if over:
             return deny(over)
         # 8. invariant guard (and the value domain: a decision never shows a value canonical JSON cannot hold)
-        writes = self._effects(plan.effects, ctx, req.time) if plan.effects else {}
-        wild = _out_of_range(writes) if writes else None
+        writes = effect_writes(plan.effects, self.states, ctx) if plan.effects else {}
+        wild = out_of_range(writes) if writes else None
         if wild:
             return deny([("state_out_of_range", name, f"the call would take `{name}` to {value}, outside "
                           f"±(2^53 − 1)") for name, value in wild])
@@ -240,26 +238,9 @@ class Engine:
 
     # ---- state -----------------------------------------------------------------
 
-    def _key_text(self, state: StatePlan, ctx: Ctx) -> str:
-        if not state.key:
-            return ""
-        parts = [k(ctx) for k in state.key]
-        if len(parts) == 1:
-            return str(parts[0])
-        return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
-
     def _read(self, store: StateStore, name: str, key: str, now: int, changes: Changes | None = None) -> Any:
-        state = self._states[name]
         entry = changes.entries.get((name, key)) if changes is not None else None
-        if entry is None:
-            entry = store.entry((name, key))
-        if entry is None:
-            return state.init
-        if type(entry.value) is not type(state.init):
-            raise StoreError(f"state `{name}` holds {entry.value!r}, which does not fit its type")
-        if state.window is not None and entry.written is not None and now // state.window > entry.written // state.window:
-            return state.init
-        return entry.value
+        return entry_value(self.states[name], entry if entry is not None else store.entry((name, key)), now)
 
     def _ctx(self, store: StateStore, tool: str, args: dict[str, Any], agent: dict[str, Any], now: int,
              reads: dict[EntryKey, Any], changes: Changes, outcome: str | None = None,
@@ -267,41 +248,18 @@ class Engine:
         """Entries are read at `now`; `time` in expressions is `call_time` (a completion's
         expressions see the original call's time) or else `now`."""
         time = now if call_time is None else call_time
-        if not self._states:
+        if not self.states:
             return Ctx(args, agent, time, tool, _no_state, self._consts, outcome)
         ctx: Ctx
 
         def read_state(name: str) -> Any:
-            key = self._key_text(self._states[name], ctx)
+            key = state_key(self.states[name], ctx)
             if (name, key) not in reads:
                 reads[(name, key)] = self._read(store, name, key, now, changes)
             return reads[(name, key)]
 
         ctx = Ctx(args, agent, time, tool, read_state, self._consts, outcome)
         return ctx
-
-    def _effects(self, effects: tuple[EffectPlan, ...], ctx: Ctx, now: int) -> dict[EntryKey, tuple[Any, Any]]:
-        """(state, key) -> (before, after); every right-hand side reads the state before the call."""
-        deltas: dict[EntryKey, list[tuple[A.AssignOp, Any]]] = {}
-        for effect in effects:
-            if effect.when is not None and not effect.when(ctx):
-                continue
-            for assign in effect.assigns:
-                key = self._key_text(self._states[assign.target], ctx)
-                deltas.setdefault((assign.target, key), []).append((assign.op, assign.value(ctx)))
-        out: dict[EntryKey, tuple[Any, Any]] = {}
-        for (name, key), ops in deltas.items():
-            before = ctx.read_state(name)  # the same request computes the same key
-            after = before
-            for op, value in ops:
-                if op is A.AssignOp.SET:
-                    after = value
-                elif op is A.AssignOp.ADD:
-                    after = after + value
-                else:
-                    after = after - value
-            out[(name, key)] = (before, after)
-        return out
 
     def _guard(self, store: StateStore, invariants: tuple[InvariantPlan, ...],
                writes: dict[EntryKey, tuple[Any, Any]], now: int, changes: Changes) -> list[str]:
@@ -333,9 +291,9 @@ class Engine:
 
     def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
         """Report that an allowed call finished; applies its `on complete` effects once."""
-        if outcome not in OUTCOMES:
-            raise CompletionError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-        if time is not None and (type(time) is not int or not 0 <= time <= MAX_SAFE_INT):
+        if outcome not in HOST_OUTCOMES:
+            raise CompletionError(f"outcome must be one of {', '.join(HOST_OUTCOMES)}, not {outcome!r}")
+        if time is not None and not is_time(time):
             raise CompletionError(f"time must be an integer number of Unix seconds from 0 to 2^53 − 1, not {time!r}")
         now = self.clock() if time is None else time
 
@@ -380,10 +338,10 @@ class Engine:
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, pending.tool, pending.args, pending.agent, now, reads, changes, outcome,
                         call_time=pending.time)
-        writes = self._effects(live, ctx, now) if live else {}
-        if _out_of_range(writes):  # dropped whole, as a declaration whose window passed: the state stays as it was
-            writes = self._effects(tuple(e for e in live if not _out_of_range(self._effects((e,), ctx, now))),
-                                   ctx, now)
+        writes = effect_writes(live, self.states, ctx) if live else {}
+        if out_of_range(writes):  # dropped whole, as a declaration whose window passed: the state stays as it was
+            writes = effect_writes(tuple(e for e in live if not out_of_range(effect_writes((e,), self.states, ctx))),
+                                   self.states, ctx)
         applied = []
         for (name, key), (before, after) in sorted(writes.items()):
             changes.entries[(name, key)] = Entry(after, now)
@@ -397,13 +355,45 @@ class Engine:
         for seq in store.due_leases(now):
             pending = store.pending(seq)
             if pending is not None and pending.completed is None:
-                self._complete_one(store, seq, pending, "expired", now, changes)
+                self._complete_one(store, seq, pending, EXPIRED, now, changes)
+
+    # ---- inspection: the public surface the verifier's replay, the state files and tests use ----
+
+    def state_key(self, name: str, request: dict[str, Any]) -> str:
+        """The key text of state `name`'s entry for `request` ({"tool", "args", "agent", "time"})."""
+        ctx = Ctx(request["args"], request["agent"], request["time"], request["tool"], _no_state, self._consts)
+        return state_key(self.states[name], ctx)
+
+    def read_entry(self, name: str, key: str, now: int) -> Any:
+        """The value of entry (name, key) that a step at `now` reads (windows rolled over)."""
+        return self.store.atomic(lambda store: (self._read(store, name, key, now), None))
+
+    def evaluate(self, expr: A.Expr | None, request: dict[str, Any], outcome: str | None = None) -> Any:
+        """The reference interpreter's value of `expr` for `request` against the store's
+        current state, read at the request's time (None: true, as an absent `when`)."""
+        if expr is None:
+            return True
+
+        def step(store: StateStore) -> tuple[Any, None]:
+            ctx = self._ctx(store, request["tool"], request["args"], request["agent"], request["time"], {},
+                            Changes(), outcome)
+            return eval_expr(expr, ctx), None
+
+        return self.store.atomic(step)
+
+    def planned_tools(self) -> frozenset[str]:
+        """The tools whose plans are built: each is built on a tool's first decision, outside the store's lock."""
+        return frozenset(self._plans)
+
+    def store_clock(self) -> int:
+        """The store's clock: no step is decided at an earlier time (0 for a new store)."""
+        return self.store.atomic(lambda store: (self._store_clock(store), None))
 
     # ---- state files -------------------------------------------------------------
 
     def set_entry(self, name: str, key: str, value: Any, at: int) -> None:
         """An operator's write of one entry, at `at` or the store's clock if that is later."""
-        if type(at) is not int or not 0 <= at <= MAX_SAFE_INT:
+        if not is_time(at):
             raise StateFileError(f"the write time must be from 0 to 2^53 − 1, not {at!r}")
         if type(value) is int and abs(value) > MAX_SAFE_INT:
             raise StateFileError(f"{value} lies outside ±(2^53 − 1), the values a decision can show")
@@ -427,12 +417,6 @@ class Engine:
 
 def _no_state(name: str) -> Any:
     raise AssertionError(f"the checker lets no expression read state `{name}` in a policy without state")
-
-
-def _out_of_range(writes: dict[EntryKey, tuple[Any, Any]]) -> list[tuple[str, int]]:
-    """The int writes outside ±(2^53 − 1), the request domain (sorted: reasons are stable)."""
-    return sorted((name, after) for (name, _), (_, after) in writes.items()
-                  if type(after) is int and not -MAX_SAFE_INT <= after <= MAX_SAFE_INT)
 
 
 def _deny_reason(rule: RulePlan) -> Reason:

@@ -204,8 +204,10 @@ class RedisStore:
 
     # ---- keys ---------------------------------------------------------------------
 
-    def _k(self, kind: str, *parts: str | int) -> str:
-        """`prefix kind:["part",...]`: the parts as a compact JSON list (ints as numbers)."""
+    def record_key(self, kind: str, *parts: str | int) -> str:
+        """The Redis key of one record, `prefix kind:["part",...]`: the parts as a compact JSON
+        list (ints as numbers). Kinds: `e` entry, `n` nonce, `i` idempotency, `p` pending call,
+        `id` decision id -> number."""
         text = ",".join(_json_string(p) if isinstance(p, str) else str(p) for p in parts)
         return f"{self.prefix}{kind}:[{text}]"
 
@@ -214,7 +216,7 @@ class RedisStore:
         if text is None:
             if len(self._entry_keys) > CACHE_LIMIT:
                 self._entry_keys.clear()
-            text = self._entry_keys[key] = self._k("e", *key)
+            text = self._entry_keys[key] = self.record_key("e", *key)
         return text
 
     # ---- the atomic step ----------------------------------------------------------------
@@ -371,20 +373,20 @@ class RedisStore:
             put(self._entry_key((name, key)), _json([entry.value, entry.written]),
                 2 * window + TTL_MARGIN if window else None)
         for (agent, nonce), at in changes.nonces.items():
-            put(self._k("n", agent, nonce), str(at), self.nonce_ttl + TTL_MARGIN)
+            put(self.record_key("n", agent, nonce), str(at), self.nonce_ttl + TTL_MARGIN)
         for (agent, key), (fingerprint, at, decision) in changes.idempotency.items():
             record = decision if isinstance(decision, dict) else decision.snapshot()
-            put(self._k("i", agent, key), _json([fingerprint, at, record]), self.idempotency_ttl + TTL_MARGIN)
+            put(self.record_key("i", agent, key), _json([fingerprint, at, record]), self.idempotency_ttl + TTL_MARGIN)
         ids = {seq: decision_id for decision_id, seq in changes.ids.items()}
         for seq, p in changes.pending.items():
             body = _json([p.tool, p.args, p.agent, p.time, p.deadline, p.completed])
             if p.completed is None:  # a new call: its number must never have been used
-                keys.append(self._k("p", seq))
+                keys.append(self.record_key("p", seq))
                 ops.extend(["new", body, CALL_TTL])
             else:
-                put(self._k("p", seq), body, CALL_TTL)
+                put(self.record_key("p", seq), body, CALL_TTL)
             if seq in ids:
-                put(self._k("id", ids[seq]), str(seq), CALL_TTL)
+                put(self.record_key("id", ids[seq]), str(seq), CALL_TTL)
             if p.deadline is not None:
                 keys.append(self.prefix + "leases")
                 if p.completed is None:
@@ -415,22 +417,22 @@ class RedisStore:
         return Entry(value, written)
 
     def nonce(self, scope: tuple[str, str]) -> int | None:
-        raw = self._read(self._k("n", *scope))
+        raw = self._read(self.record_key("n", *scope))
         return None if raw is None else int(raw)
 
     def idempotency(self, scope: tuple[str, str]) -> Any:
-        raw = self._read(self._k("i", *scope))
+        raw = self._read(self.record_key("i", *scope))
         return None if raw is None else tuple(json.loads(raw))
 
     def pending(self, seq: int) -> Pending | None:
-        raw = self._read(self._k("p", seq))
+        raw = self._read(self.record_key("p", seq))
         return None if raw is None else Pending(*json.loads(raw))
 
     def remember_id(self, decision_id: str, seq: int) -> None:
         """Nothing to do: the step that allowed the call recorded its id."""
 
     def seq_for(self, decision_id: str) -> int | None:
-        raw = self._read(self._k("id", decision_id))
+        raw = self._read(self.record_key("id", decision_id))
         return None if raw is None else int(raw)
 
     def due_leases(self, now: int) -> list[int]:
@@ -469,7 +471,7 @@ class RedisStore:
                 if old:
                     pipe.delete(*old)
                 for (name, key), entry in entries.items():
-                    pipe.set(self._k("e", name, key), json.dumps([entry.value, entry.written]))
+                    pipe.set(self.record_key("e", name, key), json.dumps([entry.value, entry.written]))
                 pipe.execute()
         except self._redis.RedisError as exc:
             raise StoreError(f"Redis is unavailable: {exc}") from exc

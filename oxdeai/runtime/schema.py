@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, create_model
 
 from oxdeai.dsl import ast as A
-from oxdeai.dsl.ast import MAX_SAFE_INT, MAX_STRING
+from oxdeai.dsl.types import MAX_SAFE_INT, MAX_STRING, int_bounds
 from oxdeai.runtime.models import Reason
 
 CALL_KEYS = frozenset({"tool", "args", "nonce", "idempotency_key"})
@@ -44,8 +44,7 @@ SafeStr = Annotated[str, AfterValidator(_scalar_string_fast)]
 def python_type(t: A.Type) -> Any:
     match t:
         case A.IntType(lo, hi):
-            low = -MAX_SAFE_INT if lo is None else max(lo, -MAX_SAFE_INT)
-            high = MAX_SAFE_INT if hi is None else min(hi, MAX_SAFE_INT)
+            low, high = int_bounds(lo, hi)
             return Annotated[int, Field(ge=low, le=high)]
         case A.BoolType():
             return bool
@@ -101,8 +100,7 @@ def _fast_checker(fields: tuple[A.Field, ...], forbid_extra: bool) -> Any:
         lines.append("        n += 1")
         match f.type:
             case A.IntType(lo, hi):
-                low = -MAX_SAFE_INT if lo is None else max(lo, -MAX_SAFE_INT)
-                high = MAX_SAFE_INT if hi is None else min(hi, MAX_SAFE_INT)
+                low, high = int_bounds(lo, hi)
                 cond = f"type(v) is int and {low} <= v <= {high}"
             case A.BoolType():
                 cond = "type(v) is bool"

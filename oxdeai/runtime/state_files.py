@@ -11,14 +11,22 @@ never runs backwards over an import.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from oxdeai.dsl.ast import MAX_SAFE_INT
-from oxdeai.runtime.store import CLOCK, Entry, EntryKey
+from oxdeai.dsl.policy import CheckedPolicy
+from oxdeai.dsl.types import MAX_SAFE_INT
+from oxdeai.runtime.plans import StatePlan
+from oxdeai.runtime.store import CLOCK, Entry, EntryKey, StateStore
 
-if TYPE_CHECKING:
-    from oxdeai.runtime.engine import Engine
-    from oxdeai.runtime.plans import StatePlan
+
+class Engine(Protocol):
+    """What the state files need of an engine (oxdeai.runtime.engine.Engine has it)."""
+
+    policy: CheckedPolicy
+    store: StateStore
+    states: dict[str, StatePlan]
+
+    def store_clock(self) -> int: ...
 
 
 class StateFileError(ValueError):
@@ -29,7 +37,7 @@ def export_state(engine: Engine) -> dict[str, Any]:
     """The brief's state-file JSON for every entry the store holds."""
     out: dict[str, Any] = {}
     for (name, key), entry in sorted(engine.store.entries().items()):
-        state = engine._states.get(name)
+        state = engine.states.get(name)
         if state is None:
             continue
         value: Any = entry.value if entry.written is None or state.window is None else \
@@ -48,7 +56,7 @@ def import_state(engine: Engine, data: Any, first_time: int | None = None) -> No
         raise StateFileError("a state file is a JSON object of state names")
     entries: dict[EntryKey, Entry] = {}
     for name, raw in data.items():
-        state = engine._states.get(name)
+        state = engine.states.get(name)
         if state is None:
             raise StateFileError(f"`{name}` is not a state of policy `{engine.policy.name}`")
         if state.key:
@@ -60,7 +68,7 @@ def import_state(engine: Engine, data: Any, first_time: int | None = None) -> No
             entries[(name, "")] = _entry(state, raw, first_time)
     # the clock never runs backwards, and stays at or after every write time it now holds
     times = [e.written for e in entries.values() if e.written is not None]
-    current = engine.store.atomic(lambda store: (engine._store_clock(store), None))
+    current = engine.store_clock()
     clock = max([current, *times])
     if clock:
         entries[CLOCK] = Entry(clock, clock)

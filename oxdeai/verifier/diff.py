@@ -16,9 +16,9 @@ from typing import Any
 import z3
 
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.verifier.counterexample import ReplayError, describe, extract, replay
 from oxdeai.verifier.encode import Unsupported
 from oxdeai.verifier.properties import Verifier, _prefer
+from oxdeai.verifier.replay import ReplayError, describe, extract, replay
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT, Answer, solve
 from oxdeai.verifier.symbolic import Vars, World, sort_of
 

@@ -19,8 +19,9 @@ import z3
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.verifier.counterexample import ReplayError, describe, engine_for, evaluate, extract, replay
+from oxdeai.dsl.types import EXPIRED, OUTCOMES
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr
+from oxdeai.verifier.replay import ReplayError, describe, engine_for, extract, replay
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIME, DEFAULT_TIMEOUT, Answer, Outcome, solve
 from oxdeai.verifier.symbolic import Vars, World, invariant_fits, state_reads, tool_writes
 
@@ -124,7 +125,7 @@ class Verifier:
             if verdict is not None:
                 return verdict
             for tool in self.tools:
-                for outcome in ("ok", "failed", "expired"):
+                for outcome in OUTCOMES:
                     verdict = self.completion(inv, assumed, tool, outcome)
                     if verdict is not None:
                         return verdict
@@ -164,7 +165,7 @@ class Verifier:
         assert result.model is not None
         cx = extract(world, result.model)
         engine, decision = replay(self.policy, cx, guard=False)
-        if not decision.allowed or evaluate(engine, cx["request"], inv.expr):
+        if not decision.allowed or engine.evaluate(inv.expr, cx["request"]):
             raise ReplayError(f"invariant `{inv.name}`: the rules should allow the call and break the invariant",
                               cx, describe(decision))
         _, guarded = replay(self.policy, cx)
@@ -211,7 +212,7 @@ class Verifier:
         writes = tool_writes(self.policy, tool, True)
         if not invariant_fits(self.policy, inv, tool) or not (state_reads(inv.expr, self.policy) & writes):
             return None
-        if outcome == "expired" and not any(g.lease and A.matches_any(g.patterns, tool) for g in self.policy.gates):
+        if outcome == EXPIRED and not any(g.lease and A.matches_any(g.patterns, tool) for g in self.policy.gates):
             return None
 
         def build(w: World) -> list[Any]:
@@ -241,7 +242,7 @@ class Verifier:
                 assert result.model is not None
                 cx = extract(world, result.model)
                 engine, decision = replay(self.policy, cx)
-                if evaluate(engine, cx["request"], gate.amount) >= 0:
+                if engine.evaluate(gate.amount, cx["request"]) >= 0:
                     raise ReplayError(f"limit `{limit}`: the amount should be negative", cx, describe(decision))
                 cx["outcome"] = f"the `sum` expression of `{limit}` is negative; the engine answers {describe(decision)}"
                 return _Verdict("violated", cx, f"the `sum` expression can be negative for `{tool}`")
@@ -266,7 +267,7 @@ class Verifier:
                 if result.answer is Answer.FAILS:
                     assert result.model is not None
                     cx = extract(world, result.model)
-                    condition = evaluate(engine_for(self.policy, cx), cx["request"], decl.when)  # on the pre-state
+                    condition = engine_for(self.policy, cx).evaluate(decl.when, cx["request"])  # on the pre-state
                     _, decision = replay(self.policy, cx)
                     expected = decl.mode is A.AssertMode.NEVER
                     if decision.allowed != expected or not condition:
@@ -306,7 +307,7 @@ class Verifier:
                     assert result.model is not None
                     cx = extract(world, result.model)
                     engine, decision = replay(self.policy, cx)
-                    if not (evaluate(engine, cx["request"], allow.when) and evaluate(engine, cx["request"], deny.when)):
+                    if not (engine.evaluate(allow.when, cx["request"]) and engine.evaluate(deny.when, cx["request"])):
                         raise ReplayError(f"conflict {allow.name} / {deny.name}", cx, describe(decision))
                     cx["outcome"] = f"matches allow `{allow.name}` and deny `{deny.name}`: {describe(decision)}"
                     results.append(self._result(
@@ -341,7 +342,7 @@ class Verifier:
             cx = extract(world, result.model)
             engine, decision = replay(self.policy, cx)
             rules = [r for r in self.policy.rules if A.matches_any(r.patterns, tool)]
-            if any(evaluate(engine, cx["request"], r.when) for r in rules):
+            if any(engine.evaluate(r.when, cx["request"]) for r in rules):
                 raise ReplayError(f"coverage of `{tool}`", cx, describe(decision))
             cx["outcome"] = f"no rule matches: {describe(decision)}"
             results.append(self._result("coverage", "violated", span, started, cx,
@@ -405,7 +406,7 @@ class Verifier:
         before = engine_for(self.policy, cx)
         _, decision = replay(self.policy, cx)
         for rule in world.rules_for(A.RuleKind.ALLOW) + world.rules_for(A.RuleKind.DENY):
-            if evaluate(before, cx["request"], rule.when) is True:
+            if before.evaluate(rule.when, cx["request"]) is True:
                 self._live.add((rule.name, False))
                 if decision.allowed and rule.name in decision.allowed_by:
                     self._live.add((rule.name, True))

@@ -15,7 +15,7 @@ import z3
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.runtime.schema import MAX_SAFE_INT, MAX_STRING
+from oxdeai.dsl.types import MAX_SAFE_INT, MAX_STRING, int_bounds
 from oxdeai.verifier.encode import Env, encode_expr, encode_value, scalar_alphabet, z3_str
 
 
@@ -34,8 +34,7 @@ def type_constraint(var: Any, t: A.Type) -> Any:
     """What the engine's schema validation accepts for a value of type `t`."""
     match t:
         case A.IntType(lo, hi):
-            low = -MAX_SAFE_INT if lo is None else max(lo, -MAX_SAFE_INT)
-            high = MAX_SAFE_INT if hi is None else min(hi, MAX_SAFE_INT)
+            low, high = int_bounds(lo, hi)
             return z3.And(low <= var, var <= high)
         case A.BoolType():
             return z3.BoolVal(True)

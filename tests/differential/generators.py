@@ -283,10 +283,8 @@ def states_for(draw: st.DrawFn, policy: CheckedPolicy, request: dict[str, Any]) 
     """Entries at the request's keys, each written now or in an earlier window (or by the
     clock's start), so roll-over is exercised."""
     from oxdeai.runtime.engine import Engine
-    from oxdeai.runtime.interpreter import Ctx
 
     engine = Engine(policy, clock=lambda: request["time"])
-    ctx = Ctx(request["args"], request["agent"], request["time"], request["tool"], lambda n: None, policy.consts)
     state: dict[str, Any] = {}
     for name, decl in policy.states.items():
         if any(isinstance(k, A.Arg) and k.name not in request["args"] for k in decl.key):
@@ -296,7 +294,7 @@ def states_for(draw: st.DrawFn, policy: CheckedPolicy, request: dict[str, Any]) 
                                         max(request["time"] - 86_400, 0)]))
         entry = {"value": value, "written": written}
         if decl.key:
-            state.setdefault(name, {})[engine._key_text(engine._states[name], ctx)] = entry
+            state.setdefault(name, {})[engine.state_key(name, request)] = entry
         else:
             state[name] = entry
     return state

@@ -20,10 +20,10 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.dsl.regex import RegexError, parse_regex
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.interpreter import Ctx, compile_regex, eval_expr
-from oxdeai.runtime.store import CLOCK, Changes
-from oxdeai.verifier.counterexample import extract, replay
+from oxdeai.runtime.store import CLOCK
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, encode_value, z3_str
 from oxdeai.verifier.properties import Verifier, verify_policy
+from oxdeai.verifier.replay import extract, replay
 from oxdeai.verifier.solve import Answer, solve
 from oxdeai.verifier.symbolic import World
 from tests.differential.generators import (
@@ -104,10 +104,9 @@ def _bindings(world: World, request: dict[str, Any], state: dict[str, Any], poli
     defaults = {p.name: p.default.value for p in policy.tools[request["tool"]].params if p.default is not None}
     binds += [world.args[k] == encode_value(v) for k, v in {**defaults, **request["args"]}.items()]
     binds += [world.agent[k] == encode_value(v) for k, v in request["agent"].items()]
-    ctx = Ctx(request["args"], request["agent"], request["time"], request["tool"], lambda n: None, policy.consts)
     for name in policy.states:
-        key = engine._key_text(engine._states[name], ctx)
-        binds.append(world.read(name) == encode_value(engine._read(engine.store, name, key, request["time"])))
+        key = engine.state_key(name, request)
+        binds.append(world.read(name) == encode_value(engine.read_entry(name, key, request["time"])))
     return binds
 
 
@@ -185,7 +184,7 @@ def _holds_everywhere(engine: Engine, inv: A.InvariantDecl) -> bool:
     now = engine.store.entry(CLOCK).value if engine.store.entry(CLOCK) is not None else 0
     keys = {key for (name, key) in engine.store.entries() if name in names} or {""}
     for key in keys:
-        values = {name: engine._read(engine.store, name, key, now) for name in names}
+        values = {name: engine.read_entry(name, key, now) for name in names}
         ctx = Ctx({}, {}, now, "", values.__getitem__, engine.policy.consts)
         if not eval_expr(inv.expr, ctx):
             return False
@@ -232,12 +231,12 @@ def test_proved_survives_simulation(generated: tuple[str, CheckedPolicy], data: 
                 if not A.matches_any(a.patterns, request["tool"]) or decision.repeat:
                     continue
                 engine_check.import_state(before, decided_at)
-                ctx = engine_check._ctx(engine_check.store, request["tool"], engine_check.schema.validate(
-                    call, {"agent": request["agent"], "time": decided_at}, decided_at).args,  # type: ignore[union-attr]
-                    request["agent"], decided_at, {}, Changes())
+                validated = engine_check.schema.validate(call, {"agent": request["agent"], "time": decided_at},
+                                                         decided_at)
+                seen = {**request, "args": validated.args, "time": decided_at}  # type: ignore[union-attr]
                 if a.mode is A.AssertMode.NEVER and decision.allowed:
-                    assert not (eval_expr(a.when, ctx) if a.when is not None else True), (a.name, request)
-                if a.mode is A.AssertMode.ALWAYS and a.when is not None and eval_expr(a.when, ctx):
+                    assert not engine_check.evaluate(a.when, seen), (a.name, request)
+                if a.mode is A.AssertMode.ALWAYS and a.when is not None and engine_check.evaluate(a.when, seen):
                     assert decision.allowed, (a.name, request, decision.reasons)
             if decision.allowed and not decision.repeat:
                 pending.append(decision.decision_id)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from oxdeai.dsl.policy import compile_source
-from oxdeai.verifier.counterexample import replay
 from oxdeai.verifier.properties import verify_policy
+from oxdeai.verifier.replay import replay
 from oxdeai.verifier.symbolic import World
 from tests.differential.test_differential import _agrees, _bindings
 

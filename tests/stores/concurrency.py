@@ -39,7 +39,9 @@ def _worker(url: str, worker: int, count: int, out: str, future: bool = False) -
     outstanding: list[tuple[str, int]] = []
     for i in range(count):
         now = T0 + i // 10
-        if future and i == count // 2:  # one host whose clock is ten days ahead
+        if future and i >= count // 2:  # from its middle on, one host's clock is ten days ahead
+            # (every one of its requests: the first that is allowed moves the store's clock,
+            # and a single one could be denied by the in-flight cap, moving nothing)
             now += FUTURE
         if outstanding and (rng.random() < 0.5 or len(outstanding) > 1):
             decision_id, seq = outstanding.pop(0)
@@ -70,7 +72,7 @@ def _worker(url: str, worker: int, count: int, out: str, future: bool = False) -
 def run_linearizable(url: str, tmp_path: Path, workers: int = 8, count: int = 2_000, future: bool = False) -> None:
     """`workers` processes x `count` decisions with retries, replays and completions; then
     the same events one at a time, in the store's order, must give the same answers.
-    `future`: worker 0's middle request carries a time ten days ahead; the store's clock
+    `future`: worker 0's requests from its middle on carry a time ten days ahead; the store's clock
     moves there for every engine, and nothing is overspent or accepted twice in any window."""
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(url, w, count, str(tmp_path / f"w{w}.json"), future and w == 0))

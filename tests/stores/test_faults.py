@@ -22,7 +22,8 @@ import pytest
 from oxdeai import load_policy
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.sqlite_store import SQLiteStore
-from oxdeai.runtime.store import StoreError, open_store
+from oxdeai.runtime.store import StoreError
+from oxdeai.runtime.store_urls import open_store
 from tests.conftest import EXAMPLES, run_cli, run_trace
 from tests.stores.concurrency import CONCURRENT, T0
 from tests.stores.test_redis import RedisServer, redis_server  # noqa: F401  (the fixture)
@@ -193,12 +194,12 @@ def test_eight_processes_survive_a_flushall_mid_run(redis_server: RedisServer, t
     # number was given to two calls.
     after, before = [], []
     for e in allowed:
-        recorded = admin.client.get(admin._k("id", e["id"]))
+        recorded = admin.client.get(admin.record_key("id", e["id"]))
         if recorded is None:
             before.append(e)
             continue
         assert int(recorded) == e["seq"]
-        tool, args, agent, *_ = json.loads(admin.client.get(admin._k("p", e["seq"])))
+        tool, args, agent, *_ = json.loads(admin.client.get(admin.record_key("p", e["seq"])))
         assert (args["amount"], agent["id"]) == (e["amount"], e["agent"]), e  # never another call's record
         after.append(e)
     for group in (before, after):

@@ -63,38 +63,47 @@ def test_another_policy_version_is_refused_unless_migrated(tmp_path: Path) -> No
     SQLiteStore(path, "b" * 64, migrate=True).close()
 
 
-def test_the_counter_check_reads_one_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Regression: opening a store read `seq` and the highest recorded call in two autocommit
-    snapshots, so an engine deciding in between made a healthy store look damaged."""
-    original = SQLiteStore._check_counter
-    seen: list[bool] = []
-
-    def checked(self: SQLiteStore) -> None:
-        seen.append(self._db.in_transaction)
-        original(self)
-
-    monkeypatch.setattr(SQLiteStore, "_check_counter", checked)
+def test_opening_beside_a_deciding_engine_never_sees_a_damaged_counter(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: opening a store read `seq` and the highest recorded call in two snapshots,
+    so an engine deciding between the two reads made a healthy store look damaged. Here
+    another engine tries to decide exactly between them (from SQLite's statement trace)."""
     policy = load_policy(CONCURRENT)
-    open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
-    open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
-    assert seen == [True, True]
+    path = tmp_path / "state.db"
+    other = Engine(policy, store=SQLiteStore(str(path), policy.sha256, timeout=0.1))
+    real_connect = sqlite3.connect
+    tried: list[bool] = []
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real_connect(*args, **kwargs)
+
+        def between(sql: str) -> None:
+            if sql.startswith("SELECT max(seq) FROM pending") and not tried:
+                d = other.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": "n", "idempotency_key": "k"},
+                                 {"agent": {"id": "a"}, "time": T0})
+                tried.append(d.allowed)  # denied when the opener holds the write lock, as it must
+
+        db.set_trace_callback(between)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    SQLiteStore(str(path), policy.sha256).close()  # raised StoreError ("counter is damaged") before the fix
+    assert tried == [False]
 
 
 def test_store_failure_denies_and_recovers(tmp_path: Path) -> None:
+    """A store that cannot take its write lock (another connection holds it) denies
+    `store_unavailable`, changes nothing, and decides again once the lock is free."""
     policy = load_policy(CONCURRENT)
-    store = SQLiteStore(str(tmp_path / "state.db"), policy.sha256)
+    store = SQLiteStore(str(tmp_path / "state.db"), policy.sha256, timeout=0.2)
     engine = Engine(policy, store=store)
-    healthy = store._db
-
-    class Broken:
-        def execute(self, *args: Any) -> Any:
-            raise sqlite3.OperationalError("disk I/O error")
-
-    store._db = Broken()  # type: ignore[assignment]
+    holder = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
     call = {"tool": "pay.send", "args": {"amount": 5}, "nonce": "n", "idempotency_key": "k"}
     denied = engine.decide(call, {"agent": {"id": "a"}, "time": T0})
     assert not denied.allowed and [r[0] for r in denied.reasons] == ["store_unavailable"]
-    store._db = healthy
+    holder.execute("ROLLBACK")
+    holder.close()
     assert engine.export_state() == {}
     assert engine.decide(call, {"agent": {"id": "a"}, "time": T0}).allowed
 
@@ -160,9 +169,9 @@ def test_storage_stays_bounded_under_a_steady_stream(tmp_path: Path) -> None:
 
 def test_data_that_does_not_fit_the_policy_is_store_unavailable(tmp_path: Path) -> None:
     policy = load_policy(CONCURRENT)
-    store = open_store(f"sqlite:///{tmp_path / 'state.db'}", policy)
-    engine = Engine(policy, store=store)
-    store._db.execute("""INSERT INTO entries VALUES ('budget', '', '"lots"', NULL)""")
+    engine = Engine(policy, store=open_store(f"sqlite:///{tmp_path / 'state.db'}", policy))
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("""INSERT INTO entries VALUES ('budget', '', '"lots"', NULL)""")
     d = engine.decide({"tool": "pay.send", "args": {"amount": 1}, "nonce": "n", "idempotency_key": "k"},
                       {"agent": {"id": "a"}, "time": T0})
     assert [r[0] for r in d.reasons] == ["store_unavailable"]

@@ -1,5 +1,8 @@
 """Counterexamples: read out of a Z3 model in the brief's shapes, and replayed.
 
+This is the verifier's one bridge to the runtime, and it uses only the engine's public
+surface (`decide`, `import_state`, `state_key`, `evaluate`).
+
 Contract: `extract` turns a model of a `World` into `{"request", "state"}` that
 `oxdeai eval --request ... --state ...` accepts as written (a fresh nonce and
 idempotency key are added where the policy requires them, since replay and
@@ -18,9 +21,7 @@ import z3
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.engine import Engine
-from oxdeai.runtime.interpreter import Ctx, eval_expr
 from oxdeai.runtime.models import Decision
-from oxdeai.runtime.store import Changes
 from oxdeai.verifier.solve import model_value
 from oxdeai.verifier.symbolic import World, state_reads
 
@@ -51,7 +52,6 @@ def extract(world: World, model: z3.ModelRef) -> dict[str, Any]:
     if any(A.matches_any(d.patterns, tool) for d in policy.idempotent):
         request["idempotency_key"] = "counterexample-key"
     engine = Engine(policy, clock=lambda: time)
-    ctx = Ctx(args, agent, time, tool, lambda n: None, policy.consts)
     state: dict[str, Any] = {}
     used = _states_used(world)
     for name, var in sorted(world.pre.items()):
@@ -61,7 +61,7 @@ def extract(world: World, model: z3.ModelRef) -> dict[str, Any]:
             continue  # an entry the call does not touch, at its initial value: leave it out
         entry: Any = {"value": value, "written": time} if decl.window is not None else value
         if decl.key:
-            key = engine._key_text(engine._states[name], ctx)
+            key = engine.state_key(name, request)
             state.setdefault(name, {})[key] = entry
         else:
             state[name] = entry
@@ -97,15 +97,6 @@ def replay(policy: CheckedPolicy, cx: dict[str, Any], guard: bool = True) -> tup
     engine = engine_for(policy, cx, guard)
     call, context = _split(cx["request"])
     return engine, engine.decide(call, context)
-
-
-def evaluate(engine: Engine, request: dict[str, Any], expr: A.Expr | None, outcome: str | None = None) -> Any:
-    """The interpreter's value of `expr` for this request against the engine's current state."""
-    if expr is None:
-        return True
-    ctx = engine._ctx(engine.store, request["tool"], request["args"], request["agent"], request["time"], {},
-                      Changes(), outcome)
-    return eval_expr(expr, ctx)
 
 
 def describe(decision: Decision) -> str:
