@@ -151,18 +151,19 @@ def _defined_privates(paths: list[Path]) -> set[str]:
     return out
 
 
-def _reach_ins(path: Path, allowed: set[str]) -> list[str]:
+def _reach_ins(path: Path, allowed: set[str], root: Path = ROOT) -> list[str]:
     """`obj._name` on anything but self/cls, and `from m import _name`, unless allowed."""
     found = []
+    label = path.relative_to(root)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in allowed:
             if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+                found.append(f"{label}:{node.lineno}: .{node.attr}")
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("oxdeai"):
             source = node.module.split(".")[1] if "." in node.module else ""
-            here = path.relative_to(ROOT).parts
+            here = label.parts
             same_package = here[0] == "oxdeai" and len(here) > 2 and here[1] == source
-            found += [f"{path.relative_to(ROOT)}:{node.lineno}: import {a.name}" for a in node.names
+            found += [f"{label}:{node.lineno}: import {a.name}" for a in node.names
                       if _private(a.name) and not same_package]
     return found
 
@@ -202,10 +203,8 @@ def test_the_command_listing_matches_the_commands() -> None:
 
 
 def test_the_reach_in_finder_finds_reach_ins(tmp_path: Path) -> None:
-    sample = ROOT / "tests" / "_reach_in_sample.py"
+    sample = tmp_path / "tests" / "sample.py"
+    sample.parent.mkdir()
     sample.write_text("from oxdeai.runtime.engine import _no_state\nx = engine._plans\ny = self._ok\n")
-    try:
-        found = _reach_ins(sample, set())
-    finally:
-        sample.unlink()
+    found = _reach_ins(sample, set(), root=tmp_path)
     assert [f.split(": ", 1)[1] for f in found] == ["import _no_state", "._plans"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, MAX_SAFE_INT, is_time
+from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, in_int_domain, is_time
 from oxdeai.runtime import state_files
 from oxdeai.runtime.entries import effect_writes, entry_value, out_of_range, state_key
 from oxdeai.runtime.interpreter import Ctx, compile_expr, eval_expr
@@ -54,9 +54,11 @@ class Engine:
         """`guard=False` is the "rules only" evaluation the verifier replays invariant
         counterexamples with (stage 8 skipped); production engines keep the guard."""
         self.policy = policy
-        self.policy_ref = PolicyRef(name=policy.name, version=policy.version, sha256=policy.sha256)
+        self.policy_ref = policy.memo("policy_ref", lambda: PolicyRef(name=policy.name, version=policy.version,
+                                                                     sha256=policy.sha256))
         self.guard = guard
         self.store: StateStore = store if store is not None else MemoryStore(Horizons.of(policy))
+        self._remember_id = self.store.remember_id  # bound once: every ALLOW hands it to its Decision
         self.clock = clock if clock is not None else (lambda: int(wallclock.time()))
         self.max_skew = max_skew
         # pydantic models and compiled code are costly to build: once per policy, shared by its engines
@@ -199,7 +201,7 @@ class Engine:
         for (name, key), (_, after) in writes.items():
             changes.entries[(name, key)] = Entry(after, req.time)  # req.time >= every write: the clock
         decision = Decision(self.policy_ref, seq, True, req.tool, (), tuple(allowed_by), effects, req.time, req, reads,
-                            on_id=self.store.remember_id)
+                            on_id=self._remember_id)
         if req.nonce is not None and self.policy.nonce_window is not None:
             changes.nonces[(req.agent_id, req.nonce)] = req.time
         if idem_scope is not None:
@@ -395,7 +397,7 @@ class Engine:
         """An operator's write of one entry, at `at` or the store's clock if that is later."""
         if not is_time(at):
             raise StateFileError(f"the write time must be from 0 to 2^53 − 1, not {at!r}")
-        if type(value) is int and abs(value) > MAX_SAFE_INT:
+        if type(value) is int and not in_int_domain(value):
             raise StateFileError(f"{value} lies outside ±(2^53 − 1), the values a decision can show")
         def step(store: StateStore) -> tuple[None, Changes | None]:
             clock = self._store_clock(store)

@@ -14,12 +14,12 @@ import json
 from typing import Any, Protocol
 
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.dsl.types import MAX_SAFE_INT
+from oxdeai.dsl.types import in_int_domain, is_time
 from oxdeai.runtime.plans import StatePlan
 from oxdeai.runtime.store import CLOCK, Entry, EntryKey, StateStore
 
 
-class Engine(Protocol):
+class StateOwner(Protocol):
     """What the state files need of an engine (oxdeai.runtime.engine.Engine has it)."""
 
     policy: CheckedPolicy
@@ -33,7 +33,7 @@ class StateFileError(ValueError):
     """A state file that does not fit the policy."""
 
 
-def export_state(engine: Engine) -> dict[str, Any]:
+def export_state(engine: StateOwner) -> dict[str, Any]:
     """The brief's state-file JSON for every entry the store holds."""
     out: dict[str, Any] = {}
     for (name, key), entry in sorted(engine.store.entries().items()):
@@ -49,7 +49,7 @@ def export_state(engine: Engine) -> dict[str, Any]:
     return out
 
 
-def import_state(engine: Engine, data: Any, first_time: int | None = None) -> None:
+def import_state(engine: StateOwner, data: Any, first_time: int | None = None) -> None:
     """Load a state file; raises StateFileError naming what does not fit the policy.
     Plain values belong to the window of `first_time` (the first request's time)."""
     if not isinstance(data, dict):
@@ -99,8 +99,8 @@ def _entry(state: StatePlan, raw: Any, first_time: int | None) -> Entry:
         value, written = raw["value"], raw["written"]
     if type(value) is not type(state.init):
         raise StateFileError(f"`{state.name}` holds {type(state.init).__name__} values, not {value!r}")
-    if type(value) is int and abs(value) > MAX_SAFE_INT:
+    if type(value) is int and not in_int_domain(value):
         raise StateFileError(f"`{state.name}`: {value} lies outside ±(2^53 − 1), the values a decision can show")
-    if written is not None and not 0 <= written <= MAX_SAFE_INT:
+    if written is not None and not is_time(written):
         raise StateFileError(f"`{state.name}`: `written` must be a time from 0 to 2^53 − 1")
     return Entry(value, written)
