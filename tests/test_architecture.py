@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-import pytest
 
 from oxdeai.cli import COMMANDS, main
 from tests.conftest import ROOT
@@ -123,8 +122,6 @@ def test_the_layers() -> None:
     assert broken == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: check.py, parser.py, engine.py, redis_store.py and properties.py "
-                   "are not split yet; strict, so the mark must go when they are")
 def test_no_module_is_over_the_size_limit() -> None:
     long = {str(p.relative_to(ROOT)): n for p in MODULES.values()
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oxdeai import load_policy
-from oxdeai.runtime.engine import CompletionError, Engine, StateFileError
+from oxdeai.runtime.engine import CompletionError, Engine
+from oxdeai.runtime.state_files import StateFileError
 from tests.conftest import ROOT
 
 POLICY = """policy shop version "7"

@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.formatter import format_policy
-from oxdeai.dsl.parser import parse_source, quote, unescape
+from oxdeai.dsl.parser import parse_source
 from oxdeai.dsl.policy import compile_source
+from oxdeai.dsl.strings import quote, unescape
 from tests.conftest import ACCEPTANCE, EXAMPLES, run_cli
 from tests.strategies.ast import policies, texts
 

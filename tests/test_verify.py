@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from oxdeai import load_policy
-from oxdeai.verifier import properties
+from oxdeai.verifier import assertions
 from oxdeai.verifier.properties import Result, verify_policy
 from oxdeai.verifier.replay import replay
 from tests.conftest import EXAMPLES, json_lines, run_cli
@@ -229,7 +229,7 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
         wrong = {**cx, "request": {**cx["request"], "tool": "pay.nope"}}  # an engine that answers otherwise
         return replay(policy, wrong, guard)
 
-    monkeypatch.setattr(properties, "replay", lying_replay)
+    monkeypatch.setattr(assertions, "replay", lying_replay)
     code, out = run_cli("verify", str(policy))
     assert code == 70 and "did not replay" in out
 
@@ -274,3 +274,14 @@ def test_diff_added_and_removed_tools_and_gate(tmp_path: Path) -> None:
     assert 10 <= w["request"]["args"]["amount"] < 20
     assert run_cli("diff", str(old), str(new), "--fail-on-new-access")[0] == 1
     assert run_cli("diff", str(old), str(old), "--fail-on-new-access")[0] == 0
+
+
+def test_every_check_the_language_names_is_registered_once() -> None:
+    """`check NAME` is accepted by the checker for A.CHECK_NAMES; verify runs CHECKS[NAME]
+    and SARIF describes oxdeai/NAME: the three lists must be one."""
+    from oxdeai.cli.sarif import RULES
+    from oxdeai.dsl import ast as A
+    from oxdeai.verifier.checks import CHECKS
+
+    assert tuple(CHECKS) == A.CHECK_NAMES
+    assert {f"oxdeai/{name}" for name in A.CHECK_NAMES} <= set(RULES)

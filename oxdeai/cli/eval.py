@@ -14,8 +14,9 @@ import click
 
 from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
 from oxdeai.dsl.types import HOST_OUTCOMES
-from oxdeai.runtime.engine import CompletionError, Engine, StateFileError
+from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.models import canonical_json
+from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
 

@@ -11,14 +11,13 @@ import hashlib
 from typing import Any
 
 from oxdeai import __version__
-from oxdeai.verifier.properties import Result
+from oxdeai.verifier.checks import CHECKS
+from oxdeai.verifier.queries import Result
 
 RULES = {
     "oxdeai/invariant": "An invariant of the policy state is not proved inductive",
     "oxdeai/assertion": "An assertion about decisions does not hold",
-    "oxdeai/no_conflicts": "An allow rule and a deny rule overlap",
-    "oxdeai/coverage": "A request is decided by no explicit rule",
-    "oxdeai/no_dead_rules": "A rule can never match, or never allow",
+    **{f"oxdeai/{check.name}": check.summary for check in CHECKS.values()},
 }
 
 

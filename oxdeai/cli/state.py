@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
-from oxdeai.runtime.engine import Engine, StateFileError
+from oxdeai.runtime.engine import Engine
+from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
 

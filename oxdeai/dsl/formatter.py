@@ -9,7 +9,8 @@ the fewest parentheses that re-parse to the same tree.
 from __future__ import annotations
 
 from oxdeai.dsl import ast as A
-from oxdeai.dsl.parser import Comment, quote
+from oxdeai.dsl.parser import Comment
+from oxdeai.dsl.strings import quote
 
 WIDTH = 100
 INDENT = "  "

@@ -10,6 +10,8 @@ none. `complete(decision_id, outcome)` applies `on complete` effects once.
 
 from __future__ import annotations
 
+__all__ = ["CompletionError", "CompletionStoreError", "Engine"]
+
 import dataclasses
 import functools
 import time as wallclock
@@ -18,16 +20,15 @@ from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, in_int_domain, is_time
+from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, is_time
 from oxdeai.runtime import state_files
-from oxdeai.runtime.entries import effect_writes, entry_value, out_of_range, state_key
+from oxdeai.runtime.completions import CompletionError, CompletionStoreError, completion_writes
+from oxdeai.runtime.entries import effect_writes, entry_value, out_of_range, stamped, state_key, store_clock
 from oxdeai.runtime.interpreter import Ctx, compile_expr, eval_expr
 from oxdeai.runtime.models import Decision, Effect, PolicyRef, Reason
 from oxdeai.runtime.plans import InvariantPlan, RulePlan, StatePlan, ToolPlan, build_plan, state_reads
 from oxdeai.runtime.schema import Request, RequestSchema
-from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import (
-    CLOCK,
     Changes,
     Entry,
     EntryKey,
@@ -37,15 +38,6 @@ from oxdeai.runtime.store import (
     StateStore,
     StoreError,
 )
-
-
-class CompletionError(Exception):
-    """A completion that cannot be applied; nothing was changed."""
-
-
-class CompletionStoreError(CompletionError, StoreError):
-    """The store failed during a completion: nothing was applied, and it may be retried.
-    Both `except CompletionError` and `except StoreError` catch it."""
 
 
 class Engine:
@@ -124,8 +116,7 @@ class Engine:
 
     def _decide(self, store: StateStore, req: Request) -> tuple[Decision, Changes | None]:
         changes = Changes()
-        clock_entry = store.entry(CLOCK)
-        clock = 0 if clock_entry is None else self._clock_value(clock_entry)
+        clock = store_clock(store)
         if req.time < clock:  # decided at the store's time: time never runs backwards
             req = dataclasses.replace(req, time=clock)
         if self._has_leases:
@@ -137,7 +128,7 @@ class Engine:
         def deny(reasons: list[Reason]) -> tuple[Decision, Changes | None]:
             seq = store.next_seq()
             return (Decision(self.policy_ref, seq, False, req.tool, tuple(reasons), (), (), req.time, req, reads),
-                    self._stamped(changes, clock, req.time))
+                    stamped(changes, clock, req.time))
 
         # 2. idempotency
         idem_scope = None
@@ -159,7 +150,7 @@ class Engine:
                     return deny(verdict[0])
                 if not verdict[1]:
                     return deny([("no_matching_rule", None, "no allow rule matches this call")])
-                return original.as_repeat(store.next_seq()), self._stamped(changes, clock, req.time)
+                return original.as_repeat(store.next_seq()), stamped(changes, clock, req.time)
         # 3. replay
         if self.policy.nonce_window is not None:
             if req.nonce is None:
@@ -174,15 +165,7 @@ class Engine:
         if not allowed_by:
             return deny([("no_matching_rule", None, "no allow rule matches this call")])
         # 7. limit gates
-        over: list[Reason] = []
-        for gate in plan.gates:
-            amount = gate.amount(ctx)
-            current = ctx.read_state(gate.name)
-            if amount < 0:
-                over.append(("limit_exceeded", gate.name, f"`{gate.name}`: a negative amount ({amount}) is refused"))
-            elif current + amount > gate.bound:
-                over.append(("limit_exceeded", gate.name,
-                             f"`{gate.name}`: {current} + {amount} would exceed {gate.bound}"))
+        over = self._gates(plan, ctx)
         if over:
             return deny(over)
         # 8. invariant guard (and the value domain: a decision never shows a value canonical JSON cannot hold)
@@ -210,26 +193,7 @@ class Engine:
         changes.pending[seq] = Pending(req.tool, req.args, req.agent, req.time, deadline)
         if store.durable:  # another process may complete it: record its id with it
             changes.ids[decision.decision_id] = seq
-        return decision, self._stamped(changes, clock, req.time, always=True)
-
-    def _store_clock(self, store: StateStore) -> int:
-        entry = store.entry(CLOCK)
-        return 0 if entry is None else self._clock_value(entry)
-
-    @staticmethod
-    def _clock_value(entry: Entry) -> int:
-        if type(entry.value) is not int or entry.value < 0:
-            raise StoreError(f"the store's clock holds {entry.value!r}, which is not a time")
-        return entry.value
-
-    @staticmethod
-    def _stamped(changes: Changes, clock: int, now: int, always: bool = False) -> Changes | None:
-        """The step's changes, with the store's clock moved to `now` when the step writes."""
-        if not (always or changes.entries or changes.pending):
-            return None
-        if now > clock:
-            changes.entries[CLOCK] = Entry(now, now)
-        return changes
+        return decision, stamped(changes, clock, req.time, always=True)
 
     def _rules(self, plan: ToolPlan, ctx: Ctx) -> tuple[list[Reason], list[str]]:
         """Stages 5 and 6: every matching deny rule, else every matching allow rule."""
@@ -237,6 +201,20 @@ class Engine:
         if denies:
             return [_deny_reason(plan.denies[i]) for i in denies], []
         return [], [plan.allows[i].name for i in allows]
+
+    @staticmethod
+    def _gates(plan: ToolPlan, ctx: Ctx) -> list[Reason]:
+        """Stage 7: every limit this call would take past its bound (a negative amount is refused)."""
+        over: list[Reason] = []
+        for gate in plan.gates:
+            amount = gate.amount(ctx)
+            current = ctx.read_state(gate.name)
+            if amount < 0:
+                over.append(("limit_exceeded", gate.name, f"`{gate.name}`: a negative amount ({amount}) is refused"))
+            elif current + amount > gate.bound:
+                over.append(("limit_exceeded", gate.name,
+                             f"`{gate.name}`: {current} + {amount} would exceed {gate.bound}"))
+        return over
 
     # ---- state -----------------------------------------------------------------
 
@@ -301,10 +279,10 @@ class Engine:
 
         def step(store: StateStore) -> tuple[Any, Changes | None]:
             changes = Changes()
-            clock = self._store_clock(store)
+            clock = store_clock(store)
             at = max(now, clock)  # time never runs backwards, for completions too
             self._expire_leases(store, at, changes)
-            written = self._stamped(changes, clock, at)  # expiries apply regardless
+            written = stamped(changes, clock, at)  # expiries apply regardless
             seq = store.seq_for(decision_id)  # in the same step: another engine may have allowed it
             if seq is None:
                 return CompletionError(f"unknown decision `{decision_id}`"), written
@@ -316,7 +294,7 @@ class Engine:
                     written
             effects = self._complete_one(store, seq, pending, outcome, at, changes)
             self.last_completion_event = store.next_seq()  # orders completions among decisions
-            return effects, self._stamped(changes, clock, at, always=True)
+            return effects, stamped(changes, clock, at, always=True)
 
         try:
             result = self.store.atomic(step)
@@ -336,14 +314,10 @@ class Engine:
         dropped (its entries now belong to a later window). Entries are read at `now`, as
         every step reads them; expressions see the call's args, agent and time."""
         plan = self._plans.get(pending.tool) or self._plan_for(pending.tool)
-        live = tuple(e for e in plan.on_complete if all(now // w == pending.time // w for w in e.windows))
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, pending.tool, pending.args, pending.agent, now, reads, changes, outcome,
                         call_time=pending.time)
-        writes = effect_writes(live, self.states, ctx) if live else {}
-        if out_of_range(writes):  # dropped whole, as a declaration whose window passed: the state stays as it was
-            writes = effect_writes(tuple(e for e in live if not out_of_range(effect_writes((e,), self.states, ctx))),
-                                   self.states, ctx)
+        writes = completion_writes(plan.on_complete, self.states, ctx, pending.time, now)
         applied = []
         for (name, key), (before, after) in sorted(writes.items()):
             changes.entries[(name, key)] = Entry(after, now)
@@ -389,23 +363,13 @@ class Engine:
 
     def store_clock(self) -> int:
         """The store's clock: no step is decided at an earlier time (0 for a new store)."""
-        return self.store.atomic(lambda store: (self._store_clock(store), None))
+        return self.store.atomic(lambda store: (store_clock(store), None))
 
     # ---- state files -------------------------------------------------------------
 
     def set_entry(self, name: str, key: str, value: Any, at: int) -> None:
         """An operator's write of one entry, at `at` or the store's clock if that is later."""
-        if not is_time(at):
-            raise StateFileError(f"the write time must be from 0 to 2^53 − 1, not {at!r}")
-        if type(value) is int and not in_int_domain(value):
-            raise StateFileError(f"{value} lies outside ±(2^53 − 1), the values a decision can show")
-        def step(store: StateStore) -> tuple[None, Changes | None]:
-            clock = self._store_clock(store)
-            changes = Changes()
-            changes.entries[(name, key)] = Entry(value, max(at, clock))
-            return None, self._stamped(changes, clock, max(at, clock), always=True)
-
-        self.store.atomic(step)
+        state_files.set_entry(self, name, key, value, at)
 
     def export_state(self) -> dict[str, Any]:
         """The brief's state-file JSON for every entry the store holds (oxdeai.runtime.state_files)."""

@@ -7,6 +7,8 @@ is what a step at `now` reads from a stored entry: the initial value when there 
 or when its window has passed since it was written. `effect_writes` computes a call's
 writes, (state, key) -> (before, after), every right-hand side reading the state before
 the call; `out_of_range` lists the int writes outside the request domain.
+`store_clock` is the time no step may be decided before, and `stamped` moves it
+forward with every step that writes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from oxdeai.dsl import ast as A
 from oxdeai.dsl.types import in_int_domain
 from oxdeai.runtime.interpreter import Ctx
 from oxdeai.runtime.plans import EffectPlan, StatePlan
-from oxdeai.runtime.store import Entry, EntryKey, StoreError
+from oxdeai.runtime.store import CLOCK, Changes, Entry, EntryKey, StateStore, StoreError
 
 
 def state_key(state: StatePlan, ctx: Ctx) -> str:
@@ -70,3 +72,23 @@ def out_of_range(writes: dict[EntryKey, tuple[Any, Any]]) -> list[tuple[str, int
     """The int writes outside ±(2^53 − 1), the request domain (sorted: reasons are stable)."""
     return sorted((name, after) for (name, _), (_, after) in writes.items()
                   if type(after) is int and not in_int_domain(after))
+
+
+def store_clock(store: StateStore) -> int:
+    """The store's clock (0 for a new store); a clock that is not a time is a StoreError."""
+    entry = store.entry(CLOCK)
+    if entry is None:
+        return 0
+    if type(entry.value) is not int or entry.value < 0:
+        raise StoreError(f"the store's clock holds {entry.value!r}, which is not a time")
+    return entry.value
+
+
+def stamped(changes: Changes, clock: int, now: int, always: bool = False) -> Changes | None:
+    """The step's changes, with the store's clock moved to `now` when the step writes
+    (None: nothing to write)."""
+    if not (always or changes.entries or changes.pending):
+        return None
+    if now > clock:
+        changes.entries[CLOCK] = Entry(now, now)
+    return changes

@@ -5,7 +5,7 @@ value}}`; a windowed entry with its write time as `{"value": V, "written": T}`);
 `import_state(engine, data, first_time)` replaces every entry, or raises
 StateFileError naming what does not fit the policy — a value of the wrong type, a key
 no request can carry, a value or time outside the request domain. The store's clock
-never runs backwards over an import.
+never runs backwards over an import. `set_entry` is an operator's write of one entry.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.dsl.types import in_int_domain, is_time
+from oxdeai.runtime.entries import stamped, store_clock
 from oxdeai.runtime.plans import StatePlan
-from oxdeai.runtime.store import CLOCK, Entry, EntryKey, StateStore
+from oxdeai.runtime.store import CLOCK, Changes, Entry, EntryKey, StateStore
 
 
 class StateOwner(Protocol):
@@ -73,6 +74,22 @@ def import_state(engine: StateOwner, data: Any, first_time: int | None = None) -
     if clock:
         entries[CLOCK] = Entry(clock, clock)
     engine.store.replace_entries(entries)
+
+
+def set_entry(engine: StateOwner, name: str, key: str, value: Any, at: int) -> None:
+    """Write one entry at `at`, or at the store's clock if that is later."""
+    if not is_time(at):
+        raise StateFileError(f"the write time must be from 0 to 2^53 − 1, not {at!r}")
+    if type(value) is int and not in_int_domain(value):
+        raise StateFileError(f"{value} lies outside ±(2^53 − 1), the values a decision can show")
+
+    def step(store: StateStore) -> tuple[None, Changes | None]:
+        clock = store_clock(store)
+        changes = Changes()
+        changes.entries[(name, key)] = Entry(value, max(at, clock))
+        return None, stamped(changes, clock, max(at, clock), always=True)
+
+    engine.store.atomic(step)
 
 
 def _normal_key(state: StatePlan, key: str) -> str:

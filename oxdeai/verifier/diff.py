@@ -17,7 +17,8 @@ import z3
 
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.verifier.encode import Unsupported
-from oxdeai.verifier.properties import Verifier, _prefer
+from oxdeai.verifier.invariants import prove_invariants
+from oxdeai.verifier.queries import Prover
 from oxdeai.verifier.replay import ReplayError, describe, extract, replay
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT, Answer, solve
 from oxdeai.verifier.symbolic import Vars, World, sort_of
@@ -43,9 +44,8 @@ class DiffReport:
 
 def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = DEFAULT_TIMEOUT,
                   budget: int = DEFAULT_BUDGET) -> DiffReport:
-    old_v, new_v = Verifier(old, timeout_s, budget), Verifier(new, timeout_s, budget)
-    old_v.houdini()
-    new_v.houdini()
+    old_v = Prover(old, prove_invariants(old, timeout_s, budget)[1], timeout_s, budget)
+    new_v = Prover(new, prove_invariants(new, timeout_s, budget)[1], timeout_s, budget)
     report = DiffReport(added_tools=sorted(set(new.tools) - set(old.tools)),
                         removed_tools=sorted(set(old.tools) - set(new.tools)))
     for tool in sorted(set(new.tools) & set(old.tools)):
@@ -74,7 +74,7 @@ def diff_policies(old: CheckedPolicy, new: CheckedPolicy, timeout_s: float = DEF
     return report
 
 
-def _witness(tool: str, gain: Verifier, lose: Verifier) -> dict[str, Any] | str | None:
+def _witness(tool: str, gain: Prover, lose: Prover) -> dict[str, Any] | str | None:
     """A request `gain` allows and `lose` does not, or None; a string says why unknown."""
     shared = Vars()
     g = World(gain.policy, tool, shared, presence=True)
@@ -85,7 +85,7 @@ def _witness(tool: str, gain: Verifier, lose: Verifier) -> dict[str, Any] | str 
     constraints = [g.schema(), *carried, g.decide(), z3.Not(z3.And(lose_valid, lo.decide()))]
     touched = set(g.pre) | set(lo.pre)
     constraints += [g.assume(gain.inductive, touched), lo.assume(lose.inductive, touched)]
-    result = solve(constraints, gain.timeout, _prefer(g), gain.budget)
+    result = solve(constraints, gain.timeout, g.wishes(), gain.budget)
     if result.answer is Answer.HOLDS:
         return None
     if result.answer is Answer.UNKNOWN:

@@ -14,8 +14,6 @@ from typing import Any
 
 import z3
 
-DEFAULT_TIME = 1_764_000_000  # preferred in counterexamples, when the query allows it
-
 # The deterministic limit per query, in Z3's resource units (`rlimit`): the same query
 # gets the same answer on any machine under any load. Calibrated on the bundled
 # examples and acceptance cases, whose costliest query uses about 7 million (about

@@ -18,6 +18,8 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.dsl.types import MAX_SAFE_INT, MAX_STRING, int_bounds
 from oxdeai.verifier.encode import Env, encode_expr, encode_value, scalar_alphabet, z3_str
 
+PREFERRED_TIME = 1_764_000_000  # the time a counterexample shows, when the query allows it
+
 
 def sort_of(t: A.Type | A.IntType | A.BoolType) -> z3.SortRef:
     match t:
@@ -219,6 +221,22 @@ class World:
 
     def fits(self, inv: A.InvariantDecl) -> bool:
         return invariant_fits(self.policy, inv, self.tool.name)
+
+    def wishes(self) -> list[list[Any]]:
+        """Tiers of soft wishes for readable counterexamples: a fixed time, short printable
+        strings (agent fields non-empty, as they key state), small numbers."""
+        inputs = list(self.args.values()) + list(self.agent.values())
+        strings = [v for v in inputs if v.sort() == z3.StringSort()]
+        ints = [v for v in inputs if v.sort() == z3.IntSort()]
+        agent_strings = [v for v in self.agent.values() if v.sort() == z3.StringSort()]
+        word = z3.Star(z3.Union(z3.Range("a", "z"), z3.Range("0", "9"), z3.Re("_"), z3.Re("-")))
+        printable = z3.Star(z3.Range(" ", "~"))
+        basic = [self.time == PREFERRED_TIME, *[z3.Length(v) <= 12 for v in strings],
+                 *[z3.And(v >= -1000, v <= 100_000) for v in ints]]
+        named = [z3.Length(v) >= 1 for v in agent_strings]
+        return [basic + named + [z3.InRe(v, word) for v in strings],
+                basic + named + [z3.InRe(v, printable) for v in strings],
+                basic, [self.time == PREFERRED_TIME]]
 
     def assume(self, invariants: list[A.InvariantDecl], also: set[str] | None = None) -> Any:
         """I(S) on this request's entries, plus what the language guarantees (a `concurrent`

@@ -21,8 +21,10 @@ from oxdeai.dsl.regex import RegexError, parse_regex
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.interpreter import Ctx, compile_regex, eval_expr
 from oxdeai.runtime.store import CLOCK
+from oxdeai.verifier.checks import Checks
 from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, encode_value, z3_str
-from oxdeai.verifier.properties import Verifier, verify_policy
+from oxdeai.verifier.invariants import prove_invariants
+from oxdeai.verifier.properties import verify_policy
 from oxdeai.verifier.replay import extract, replay
 from oxdeai.verifier.solve import Answer, solve
 from oxdeai.verifier.symbolic import World
@@ -251,9 +253,8 @@ def test_shared_witnesses_change_no_dead_rules_verdict(generated: tuple[str, Che
     verdicts must be exactly those of asking the solver about every rule."""
     text, policy = generated
     _report(text)
-    shared, alone = Verifier(policy, 5.0), Verifier(policy, 5.0)
+    _, inductive = prove_invariants(policy, 5.0)  # the invariants every check assumes
+    shared, alone = Checks(policy, inductive, 5.0), Checks(policy, inductive, 5.0)
     alone.share_witnesses = False
-    for verifier in (shared, alone):
-        verifier.houdini()  # the invariants every check assumes
     assert [(r.detail, r.status) for r in shared.no_dead_rules()] == \
         [(r.detail, r.status) for r in alone.no_dead_rules()]

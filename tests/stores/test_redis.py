@@ -261,3 +261,11 @@ def test_a_warm_engine_decides_in_one_round_trip(redis_server: RedisServer, monk
     monkeypatch.undo()
     assert other == []
     assert store.client.info("commandstats")["cmdstat_evalsha"]["calls"] - scripts == 20
+
+
+def test_the_scripts_spell_absent_as_the_store_does() -> None:
+    """A read of an absent key compares the scripts' literal with the store's NIL: if the
+    two drifted apart, every commit after reading an absent key would look stale."""
+    from oxdeai.runtime.redis_scripts import CAS_SCRIPT, NIL
+
+    assert CAS_SCRIPT.count(f"'{NIL}'") == 2
