@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.formatter import format_policy
 from oxdeai.dsl.parser import parse_source
-from oxdeai.dsl.policy import compile_source
 from oxdeai.dsl.strings import quote, unescape
 from tests.conftest import ACCEPTANCE, EXAMPLES, run_cli
-from tests.strategies.ast import policies, texts
+from tests.strategies.policies import policy_asts
 
 
 def _fmt(text: str) -> str:
@@ -23,16 +23,15 @@ def _fmt(text: str) -> str:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(policies())
-def test_random_well_typed_asts_round_trip(policy: A.Policy) -> None:
+@given(policy_asts())
+def test_random_asts_round_trip(policy: A.Policy) -> None:
+    """Printing a policy and parsing it back gives the same AST, and printing is a fixed point."""
     text = format_policy(policy, (), "")
-    checked, diagnostics = compile_source(text)
-    assert checked is not None, (text, [d.message for d in diagnostics if d.is_error])
     assert parse_source(text).policy == policy
     assert _fmt(text) == text
 
 
-@given(texts)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=24))  # every scalar value
 def test_string_literals_round_trip(value: str) -> None:
     assert unescape(quote(value)[1:-1]) == value
 

@@ -13,18 +13,21 @@ from oxdeai.dsl import ast as A
 from oxdeai.dsl.ops import hour, weekday
 from oxdeai.dsl.parser import parse_source
 from oxdeai.dsl.regex import RegexError, parse_regex
-from oxdeai.runtime.interpreter import Ctx, compile_expr, compile_regex, eval_expr
-from tests.strategies.ast import bool_expr, int_expr, str_expr, texts
+from oxdeai.runtime.interpreter import Ctx, compile_expr, compile_regex, compile_rules, eval_expr
+from tests.strategies.exprs import TEXTS, Scope, bool_expr, int_expr, str_expr
 
 CONSTS = {"trusted": frozenset({"acct_a", "acct_b"}), "cap": 1000}
+SCOPE = Scope(ints=[A.Arg("amount"), A.Name("spent"), A.AgentField("depth"), A.Name("time"), A.Name("cap")],
+              strs=[A.Arg("to"), A.AgentField("id"), A.ToolRef()], bools=[A.Name("halted")],
+              enums=[(A.AgentField("role"), ("a", "b"))], sets=[A.Name("trusted")])
 
 
 @st.composite
 def contexts(draw: st.DrawFn) -> Ctx:
     state = {"spent": draw(st.integers(-(10**6), 10**6)), "halted": draw(st.booleans())}
     return Ctx(
-        args={"amount": draw(st.integers(-100, 100_000)), "to": draw(texts)},
-        agent={"id": draw(texts), "role": draw(st.sampled_from(["a", "b"])), "depth": draw(st.integers(0, 8))},
+        args={"amount": draw(st.integers(-100, 100_000)), "to": draw(TEXTS)},
+        agent={"id": draw(TEXTS), "role": draw(st.sampled_from(["a", "b"])), "depth": draw(st.integers(0, 8))},
         time=draw(st.integers(0, 2**40)),
         tool=draw(st.sampled_from(["pay.send", "pay.refund"])),
         read_state=state.__getitem__,
@@ -33,9 +36,26 @@ def contexts(draw: st.DrawFn) -> Ctx:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.one_of(bool_expr(), int_expr(), str_expr()), contexts())
+@given(st.one_of(bool_expr(SCOPE, 3), int_expr(SCOPE, 3), str_expr(SCOPE, 2)), contexts())
 def test_compiled_closures_agree_with_the_reference_evaluator(expr: A.Expr, ctx: Ctx) -> None:
     assert compile_expr(expr, CONSTS)(ctx) == eval_expr(expr, ctx)
+
+
+CONDITIONS = st.lists(st.none() | bool_expr(SCOPE, 2), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CONDITIONS, CONDITIONS, contexts())
+def test_the_generated_rule_function_is_stages_5_and_6_of_the_reference(
+        denies: list[A.Expr | None], allows: list[A.Expr | None], ctx: Ctx) -> None:
+    """compile_rules, the function the engine runs per decision: the indices of every
+    matching deny rule (a rule without `when` always matches) and, only when none
+    matches, of every matching allow rule, in declaration order."""
+    def matching(conditions: list[A.Expr | None]) -> list[int]:
+        return [i for i, cond in enumerate(conditions) if cond is None or eval_expr(cond, ctx) is True]
+
+    denied = matching(denies)
+    assert compile_rules(denies, allows, CONSTS)(ctx) == (denied, [] if denied else matching(allows))
 
 
 def _value(source: str, **args: Any) -> Any:

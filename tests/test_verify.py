@@ -285,3 +285,24 @@ def test_every_check_the_language_names_is_registered_once() -> None:
 
     assert tuple(CHECKS) == A.CHECK_NAMES
     assert {f"oxdeai/{name}" for name in A.CHECK_NAMES} <= set(RULES)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.oxp")), ids=lambda p: p.name)
+def test_the_engine_and_the_world_read_one_slice_per_tool(path: Path) -> None:
+    """Which rules, gates and effects a call meets is decided once (CheckedPolicy.for_tool):
+    the engine's plan and the verifier's World are built from that same object."""
+    from oxdeai.runtime.engine import Engine
+    from oxdeai.verifier.symbolic import World
+
+    policy = load_policy(path)
+    engine = Engine(policy)
+    for tool in policy.tools:
+        part = policy.for_tool(tool)
+        assert World(policy, tool).part is part
+        engine.decide({"tool": tool, "args": {}}, {"agent": {}, "time": 0})  # builds the tool's plan
+        plan = engine.plan_for(tool)
+        assert [r.name for r in plan.allows] == [r.name for r in part.allows]
+        assert [r.name for r in plan.denies] == [r.name for r in part.denies]
+        assert [g.name for g in plan.gates] == [g.name for g in part.gates]
+        assert (len(plan.effects), len(plan.on_complete)) == (len(part.effects), len(part.on_complete))
+        assert (plan.idempotent_window, plan.lease) == (part.idempotent_window, part.lease)

@@ -63,12 +63,65 @@ class CheckedPolicy:
     idempotent: tuple[A.IdempotentDecl, ...]
     extra: dict[str, object] = field(default_factory=dict)  # derived data, built once: see `memo`
 
+    def for_tool(self, tool: str) -> ToolSlice:
+        """The declarations that apply to `tool`, computed once per tool: the one answer
+        to "which rules, gates and effects does a call to T meet" that the engine's plan
+        and the verifier's World both read."""
+        slices: dict[str, ToolSlice] = self.memo("tool_slices", dict)
+        found = slices.get(tool)
+        if found is None:
+            found = slices[tool] = ToolSlice.of(self, tool)
+        return found
+
     def memo(self, name: str, build: Callable[[], T]) -> T:
         """What `build()` returns, computed on first use and kept with the policy, so the
         engines and verifier queries over one policy share it (a policy never changes)."""
         if name not in self.extra:
             self.extra[name] = build()
         return self.extra[name]  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ToolSlice:
+    """One tool's part of a policy, every tuple in declaration order."""
+
+    tool: A.ToolDecl
+    denies: tuple[A.RuleDecl, ...]
+    allows: tuple[A.RuleDecl, ...]
+    gates: tuple[Gate, ...]
+    effects: tuple[A.EffectDecl, ...]  # applied when the call is allowed
+    on_complete: tuple[A.EffectDecl, ...]  # applied when it completes
+    idempotent_window: int | None  # seconds; the longest of the `idempotent` declarations naming it
+    lease: int | None  # seconds; the shortest lease of its gates
+    writes: frozenset[str]  # the states `effects` assign
+    completion_writes: frozenset[str]  # the states `on_complete` assigns
+
+    @property
+    def completes(self) -> bool:
+        """Does a call to this tool wait for a completion (an effect on complete, or a lease)?"""
+        return bool(self.on_complete) or self.lease is not None
+
+    @staticmethod
+    def of(policy: CheckedPolicy, tool: str) -> ToolSlice:
+        def mine(patterns: tuple[A.Pattern, ...]) -> bool:
+            return A.matches_any(patterns, tool)
+
+        rules = [r for r in policy.rules if mine(r.patterns)]
+        gates = tuple(g for g in policy.gates if mine(g.patterns))
+        effects = tuple(e for e in policy.effects if not e.on_complete and mine(e.patterns))
+        on_complete = tuple(e for e in policy.effects if e.on_complete and mine(e.patterns))
+        windows = [d.window.seconds for d in policy.idempotent if mine(d.patterns)]
+        leases = [g.lease.seconds for g in gates if g.lease is not None]
+        return ToolSlice(
+            tool=policy.tools[tool],
+            denies=tuple(r for r in rules if r.kind is A.RuleKind.DENY),
+            allows=tuple(r for r in rules if r.kind is A.RuleKind.ALLOW),
+            gates=gates, effects=effects, on_complete=on_complete,
+            idempotent_window=max(windows) if windows else None,
+            lease=min(leases) if leases else None,
+            writes=frozenset(a.target for e in effects for a in e.assigns),
+            completion_writes=frozenset(a.target for e in on_complete for a in e.assigns),
+        )
 
 
 def read_source(path: str | Path) -> tuple[str | None, list[Diagnostic]]:

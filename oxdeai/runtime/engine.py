@@ -72,12 +72,12 @@ class Engine:
 
     # ---- load time ------------------------------------------------------------
 
-    def _plan_for(self, tool: str) -> ToolPlan:
-        plan = self._plans[tool] = self._plan(tool)
+    def plan_for(self, tool: str) -> ToolPlan:
+        """The tool's compiled plan, built on first use (outside any store step) and kept."""
+        plan = self._plans.get(tool)
+        if plan is None:
+            plan = self._plans[tool] = build_plan(self.policy, tool, self._consts, self.states, self._invariants)
         return plan
-
-    def _plan(self, tool: str) -> ToolPlan:
-        return build_plan(self.policy, tool, self._consts, self.states, self._invariants)
 
     # ---- deciding --------------------------------------------------------------
 
@@ -95,7 +95,7 @@ class Engine:
                           f"host time {request.time} is more than {self.max_skew}s from the engine clock")
                 return self.store.atomic(lambda store: (self._deny_invalid(store, call, [reason], request.time), None))
             if request.tool not in self._plans:  # compile outside the store's lock: no other step waits on it
-                self._plan_for(request.tool)
+                self.plan_for(request.tool)
             decision = self.store.atomic(self._decide, request)
             order = self.store.last_order
             if order is not None:  # a store whose sequence numbers are not its commit order says so
@@ -121,7 +121,7 @@ class Engine:
             req = dataclasses.replace(req, time=clock)
         if self._has_leases:
             self._expire_leases(store, req.time, changes)
-        plan = self._plans.get(req.tool) or self._plan_for(req.tool)
+        plan = self._plans.get(req.tool) or self.plan_for(req.tool)
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, req.tool, req.args, req.agent, req.time, reads, changes)
 
@@ -313,7 +313,7 @@ class Engine:
         one that reads or writes a windowed state whose window has passed since the call is
         dropped (its entries now belong to a later window). Entries are read at `now`, as
         every step reads them; expressions see the call's args, agent and time."""
-        plan = self._plans.get(pending.tool) or self._plan_for(pending.tool)
+        plan = self._plans.get(pending.tool) or self.plan_for(pending.tool)
         reads: dict[EntryKey, Any] = {}
         ctx = self._ctx(store, pending.tool, pending.args, pending.agent, now, reads, changes, outcome,
                         call_time=pending.time)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oxdeai.dsl import ast as A
-from oxdeai.dsl.ops import apply_func, arith, compare
+from oxdeai.dsl.ops import apply_func, arith, compare, hour, weekday
 from oxdeai.dsl.regex import compile_linear
 
 Value = Any  # int | str | bool | frozenset
@@ -166,9 +166,8 @@ class _Emitter:
                     return f"len({parts[0]})"
                 if fn in (A.Func.MIN, A.Func.MAX, A.Func.ABS):
                     return f"{fn.value}({', '.join(parts)})"
-                if fn is A.Func.HOUR:  # oxdeai.dsl.ops.hour, inline
-                    return f"(({parts[0]} // 3600) % 24)"
-                return f"((({parts[0]} // 86400) + 3) % 7)"  # oxdeai.dsl.ops.weekday, inline
+                # hour and weekday: the one definition in oxdeai.dsl.ops, called, not re-spelled
+                return f"{self.bind(hour if fn is A.Func.HOUR else weekday)}({parts[0]})"
         raise AssertionError(f"unhandled expression {e!r}")
 
     def emit_chain(self, e: A.Binary) -> str:

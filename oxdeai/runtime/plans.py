@@ -78,51 +78,41 @@ class InvariantPlan:
 
 def build_plan(policy: CheckedPolicy, tool: str, consts: dict[str, Any], states: dict[str, StatePlan],
                all_invariants: tuple[InvariantPlan, ...]) -> ToolPlan:
-    """Everything the engine does for one `tool`, compiled once (outside any store step)."""
-    p = policy
+    """Everything the engine does for one `tool`, compiled once (outside any store step)
+    from the tool's slice of the policy, the one the verifier's World reads too."""
+    part = policy.for_tool(tool)
 
     def compiled(e: A.Expr | None) -> Compiled | None:
         return None if e is None else compile_expr(e, consts)
 
-    def rules(kind: A.RuleKind) -> tuple[RulePlan, ...]:
-        return tuple(RulePlan(r.name, compiled(r.when), r.because) for r in p.rules
-                     if r.kind is kind and A.matches_any(r.patterns, tool))
+    def rules(decls: tuple[A.RuleDecl, ...]) -> tuple[RulePlan, ...]:
+        return tuple(RulePlan(r.name, compiled(r.when), r.because) for r in decls)
 
-    def conditions(kind: A.RuleKind) -> list[A.Expr | None]:
-        return [r.when for r in p.rules if r.kind is kind and A.matches_any(r.patterns, tool)]
-
-    def effects(on_complete: bool) -> tuple[EffectPlan, ...]:
-        return tuple(
-            EffectPlan(compiled(e.when), tuple(AssignPlan(a.target, a.op, compile_expr(a.value, consts))
-                                               for a in e.assigns), effect_windows(e))
-            for e in p.effects if e.on_complete == on_complete and A.matches_any(e.patterns, tool))
+    def effects(decls: tuple[A.EffectDecl, ...]) -> tuple[EffectPlan, ...]:
+        return tuple(EffectPlan(compiled(e.when), tuple(AssignPlan(a.target, a.op, compile_expr(a.value, consts))
+                                                        for a in e.assigns), effect_windows(e))
+                     for e in decls)
 
     def effect_windows(e: A.EffectDecl) -> tuple[int, ...]:
-        names = A.effect_names(e) & p.states.keys()
+        names = A.effect_names(e) & policy.states.keys()
         return tuple(sorted({w for n in names if (w := states[n].window) is not None}))
 
     gates = tuple(GatePlan(g.name, compile_expr(g.amount, consts), g.bound,
-                           g.lease.seconds if g.lease else None)
-                  for g in p.gates if A.matches_any(g.patterns, tool))
-    windows = [d.window.seconds for d in p.idempotent if A.matches_any(d.patterns, tool)]
-    targets = {a.target for e in p.effects if not e.on_complete and A.matches_any(e.patterns, tool)
-               for a in e.assigns}
+                           g.lease.seconds if g.lease else None) for g in part.gates)
     # a limit's generated invariant needs no guard where only the limit's own effect writes
     # its state for this tool: the gate already checked `L + amount <= bound` with amount >= 0
     writers: dict[str, int] = {}
-    for e in p.effects:
-        if not e.on_complete and A.matches_any(e.patterns, tool):
-            for a in e.assigns:
-                writers[a.target] = writers.get(a.target, 0) + 1
-    gated = {g.name for g in p.gates if A.matches_any(g.patterns, tool) and writers.get(g.name) == 1}
-    generated = {i.name for i in p.invariants if i.limit is not None}
-    invariants = tuple(i for i in all_invariants if i.reads & targets
+    for e in part.effects:
+        for a in e.assigns:
+            writers[a.target] = writers.get(a.target, 0) + 1
+    gated = {g.name for g in part.gates if writers.get(g.name) == 1}
+    generated = {i.name for i in policy.invariants if i.limit is not None}
+    invariants = tuple(i for i in all_invariants if i.reads & part.writes
                        and not (i.name in generated and i.name in gated))
-    leases = [g.lease for g in gates if g.lease is not None]
-    return ToolPlan(rules(A.RuleKind.DENY), rules(A.RuleKind.ALLOW),
-                    compile_rules(conditions(A.RuleKind.DENY), conditions(A.RuleKind.ALLOW), consts),
-                    gates, effects(False), effects(True),
-                    max(windows) if windows else None, min(leases) if leases else None, invariants)
+    return ToolPlan(rules(part.denies), rules(part.allows),
+                    compile_rules([r.when for r in part.denies], [r.when for r in part.allows], consts),
+                    gates, effects(part.effects), effects(part.on_complete),
+                    part.idempotent_window, part.lease, invariants)
 
 
 def state_reads(expr: A.Expr, states: dict[str, A.StateDecl]) -> set[str]:

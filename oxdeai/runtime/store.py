@@ -102,14 +102,7 @@ class Horizons:
         return Horizons({s.name: s.window.seconds for s in policy.states.values() if s.window is not None},
                         policy.nonce_window or 86_400,
                         max((d.window.seconds for d in policy.idempotent), default=86_400),
-                        frozenset(t for t in policy.tools if _completes(policy, t)))
-
-
-def _completes(policy: Any, tool: str) -> bool:
-    from oxdeai.dsl.ast import matches_any  # the store needs only this one fact about patterns
-
-    return any(e.on_complete and matches_any(e.patterns, tool) for e in policy.effects) or \
-        any(g.lease is not None and matches_any(g.patterns, tool) for g in policy.gates)
+                        frozenset(t for t in policy.tools if policy.for_tool(t).completes))
 
 
 def _drop_older(records: collections.OrderedDict[Any, Any], time_of: Callable[[Any], int], horizon: int) -> None:

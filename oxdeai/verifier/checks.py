@@ -77,8 +77,8 @@ class Checks(Prover):
 
             def on_counterexample(cx: dict[str, Any], tool: str = tool) -> Verdict:
                 engine, decision = replay(self.policy, cx)
-                rules = [r for r in self.policy.rules if A.matches_any(r.patterns, tool)]
-                if any(engine.evaluate(r.when, cx["request"]) for r in rules):
+                part = self.policy.for_tool(tool)
+                if any(engine.evaluate(r.when, cx["request"]) for r in part.denies + part.allows):
                     raise ReplayError(f"coverage of `{tool}`", cx, describe(decision))
                 cx["outcome"] = f"no rule matches: {describe(decision)}"
                 return Verdict("violated", cx, f"a `{tool}` call matches no rule")

@@ -137,7 +137,7 @@ def encode_expr(e: A.Expr, env: Env) -> Any:
         case A.Binary(op, left, right) if op in A.ARITH_OPS:
             return encode_arith(op, encode_expr(left, env), encode_expr(right, env))
         case A.Binary(op, left, right):
-            return encode_compare(op, left, right, env)
+            return encode_compare(op, encode_expr(left, env), encode_expr(right, env))
         case A.In(item, A.RangeSet(lo, hi), negated):
             x = encode_expr(item, env)
             inside = z3.And(encode_expr(lo, env) <= x, x <= encode_expr(hi, env))
@@ -186,8 +186,9 @@ def encode_arith(op: A.BinOp, a: Any, b: Any) -> Any:
     raise AssertionError(op)
 
 
-def encode_compare(op: A.BinOp, left: A.Expr, right: A.Expr, env: Env) -> Any:
-    a, b = encode_expr(left, env), encode_expr(right, env)
+def encode_compare(op: A.BinOp, a: Any, b: Any) -> Any:
+    """`oxdeai.dsl.ops.compare`, case for case. A string operator with a constant needle
+    is written as regex membership, which keeps Z3 steady; the meaning is the same."""
     match op:
         case A.BinOp.EQ:
             return a == b
@@ -202,22 +203,21 @@ def encode_compare(op: A.BinOp, left: A.Expr, right: A.Expr, env: Env) -> Any:
         case A.BinOp.GE:
             return a >= b
         case A.BinOp.STARTSWITH:
-            return _affix(a, right, b, prefix=True)
+            if z3.is_string_value(b):
+                return z3.InRe(a, z3.Concat(z3.Re(b), _ANY_STRING))
+            return z3.PrefixOf(b, a)
         case A.BinOp.ENDSWITH:
-            return _affix(a, right, b, prefix=False)
+            if z3.is_string_value(b):
+                return z3.InRe(a, z3.Concat(_ANY_STRING, z3.Re(b)))
+            return z3.SuffixOf(b, a)
         case A.BinOp.CONTAINS:
-            if isinstance(right, A.StrLit):  # constant needle: regex membership keeps Z3 steady
-                full = z3.Full(z3.ReSort(z3.StringSort()))
-                return z3.InRe(a, z3.Concat(full, z3.Re(b), full))
+            if z3.is_string_value(b):
+                return z3.InRe(a, z3.Concat(_ANY_STRING, z3.Re(b), _ANY_STRING))
             return z3.Contains(a, b)
     raise AssertionError(op)
 
 
-def _affix(subject: Any, needle_expr: A.Expr, needle: Any, prefix: bool) -> Any:
-    if isinstance(needle_expr, A.StrLit):
-        full = z3.Full(z3.ReSort(z3.StringSort()))
-        return z3.InRe(subject, z3.Concat(z3.Re(needle), full) if prefix else z3.Concat(full, z3.Re(needle)))
-    return z3.PrefixOf(needle, subject) if prefix else z3.SuffixOf(needle, subject)
+_ANY_STRING = z3.Full(z3.ReSort(z3.StringSort()))
 
 
 def encode_call(func: A.Func, args: list[Any]) -> Any:

@@ -145,7 +145,7 @@ class Invariants(Prover):
         writes = tool_writes(self.policy, tool, True)
         if not invariant_fits(self.policy, inv, tool) or not (state_reads(inv.expr, self.policy) & writes):
             return None
-        if outcome == EXPIRED and not any(g.lease and A.matches_any(g.patterns, tool) for g in self.policy.gates):
+        if outcome == EXPIRED and self.policy.for_tool(tool).lease is None:
             return None
 
         def build(w: World) -> list[Any]:
@@ -159,7 +159,7 @@ class Invariants(Prover):
     def limit_amounts(self, limit: str, assumed: list[A.InvariantDecl]) -> Verdict | None:
         gate = next(g for g in self.policy.gates if g.name == limit)
         for tool in self.tools:
-            if not A.matches_any(gate.patterns, tool):
+            if gate not in self.policy.for_tool(tool).gates:
                 continue
 
             def build(w: World) -> list[Any]:  # on a state satisfying I, as every property but a step

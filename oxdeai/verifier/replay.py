@@ -18,7 +18,6 @@ from typing import Any
 
 import z3
 
-from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.models import Decision
@@ -49,7 +48,7 @@ def extract(world: World, model: z3.ModelRef) -> dict[str, Any]:
     request: dict[str, Any] = {"tool": tool, "args": args, "agent": agent, "time": time}
     if policy.nonce_window is not None:
         request["nonce"] = "counterexample-nonce"
-    if any(A.matches_any(d.patterns, tool) for d in policy.idempotent):
+    if world.part.idempotent_window is not None:
         request["idempotency_key"] = "counterexample-key"
     engine = Engine(policy, clock=lambda: time)
     state: dict[str, Any] = {}
@@ -69,15 +68,13 @@ def extract(world: World, model: z3.ModelRef) -> dict[str, Any]:
 
 
 def _states_used(world: World) -> set[str]:
-    policy, tool = world.policy, world.tool.name
+    policy, part = world.policy, world.part
     used: set[str] = set()
-    for rule in policy.rules:
-        if A.matches_any(rule.patterns, tool):
-            used |= state_reads(rule.when, policy)
-    for effect in policy.effects:
-        if A.matches_any(effect.patterns, tool):
-            used |= {a.target for a in effect.assigns} | state_reads(effect.when, policy)
-    used |= {g.name for g in policy.gates if A.matches_any(g.patterns, tool)}
+    for rule in part.denies + part.allows:
+        used |= state_reads(rule.when, policy)
+    for effect in part.effects + part.on_complete:
+        used |= {a.target for a in effect.assigns} | state_reads(effect.when, policy)
+    used |= {g.name for g in part.gates}
     return used
 
 

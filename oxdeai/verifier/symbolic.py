@@ -76,7 +76,8 @@ class World:
         whether the request carries P, `provided.P` is what it carries, and `args.P` is
         the value the engine decides with (the default when omitted)."""
         self.policy = policy
-        self.tool = policy.tools[tool]
+        self.part = policy.for_tool(tool)  # the declarations that apply, as the engine's plan has them
+        self.tool = self.part.tool
         self.vars = variables or Vars()
         self.presence = presence
         self.present: dict[str, Any] = {}
@@ -139,21 +140,16 @@ class World:
     # ---- the decision, written once ------------------------------------------------
 
     def rules_for(self, kind: A.RuleKind) -> list[A.RuleDecl]:
-        cache: dict[tuple[str, A.RuleKind], list[A.RuleDecl]] = self.policy.memo("rules_for", dict)
-        key = (self.tool.name, kind)
-        if key not in cache:
-            cache[key] = [r for r in self.policy.rules if r.kind is kind and A.matches_any(r.patterns, self.tool.name)]
-        return list(cache[key])
+        return list(self.part.allows if kind is A.RuleKind.ALLOW else self.part.denies)
 
     def matches(self, rule: A.RuleDecl) -> Any:
         return self.holds(rule.when)
 
     def gates(self) -> Any:
         parts = []
-        for gate in self.policy.gates:
-            if A.matches_any(gate.patterns, self.tool.name):
-                amount = encode_expr(gate.amount, self.env())
-                parts.append(z3.And(amount >= 0, self.read(gate.name) + amount <= gate.bound))
+        for gate in self.part.gates:
+            amount = encode_expr(gate.amount, self.env())
+            parts.append(z3.And(amount >= 0, self.read(gate.name) + amount <= gate.bound))
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
     def rules(self) -> Any:
@@ -174,8 +170,7 @@ class World:
         return z3.And(*parts) if parts else z3.BoolVal(True)
 
     def effects(self, on_complete: bool) -> list[A.EffectDecl]:
-        return [e for e in self.policy.effects
-                if e.on_complete == on_complete and A.matches_any(e.patterns, self.tool.name)]
+        return list(self.part.on_complete if on_complete else self.part.effects)
 
     def post(self, on_complete: bool = False) -> dict[str, Any]:
         """The state after the effects: every right-hand side reads the state before."""
@@ -200,7 +195,7 @@ class World:
         return post
 
     def written(self) -> frozenset[str]:
-        return tool_writes(self.policy, self.tool.name, False)
+        return self.part.writes
 
     def invariant(self, inv: A.InvariantDecl, values: dict[str, Any] | None = None) -> Any:
         """The invariant on this request's entries: `values` overrides the pre-state."""
@@ -266,11 +261,8 @@ class World:
 
 def tool_writes(policy: CheckedPolicy, tool: str, on_complete: bool) -> frozenset[str]:
     """The states a call to `tool` writes when decided (or when completed)."""
-    cache: dict[tuple[str, bool], frozenset[str]] = policy.memo("tool_writes", dict)
-    if (tool, on_complete) not in cache:
-        cache[(tool, on_complete)] = frozenset(a.target for e in policy.effects if e.on_complete == on_complete
-                                               and A.matches_any(e.patterns, tool) for a in e.assigns)
-    return cache[(tool, on_complete)]
+    part = policy.for_tool(tool)
+    return part.completion_writes if on_complete else part.writes
 
 
 def invariant_fits(policy: CheckedPolicy, inv: A.InvariantDecl, tool: str) -> bool:

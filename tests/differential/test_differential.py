@@ -22,34 +22,17 @@ from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.interpreter import Ctx, compile_regex, eval_expr
 from oxdeai.runtime.store import CLOCK
 from oxdeai.verifier.checks import Checks
-from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, encode_value, z3_str
+from oxdeai.verifier.encode import Env, Unsupported, encode_expr, encode_regex, z3_str
 from oxdeai.verifier.invariants import prove_invariants
 from oxdeai.verifier.properties import verify_policy
 from oxdeai.verifier.replay import extract, replay
 from oxdeai.verifier.solve import Answer, solve
 from oxdeai.verifier.symbolic import World
-from tests.differential.generators import (
-    TEXTS,
-    Scope,
-    bool_expr,
-    examples,
-    int_expr,
-    policies,
-    requests,
-    states_for,
-    str_expr,
-)
+from tests.strategies.exprs import TEXTS, Scope, bool_expr, int_expr, str_expr
+from tests.strategies.policies import examples, policies, requests, states_for
+from tests.support import agrees, bindings
 
 SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": False}
-
-
-def _agrees(term: Any, value: Any, bindings: list[Any] = ()) -> bool:
-    """Is `term` equal to `value` under the bindings, for certain?"""
-    solver = z3.Solver()
-    solver.set("timeout", 20_000)
-    solver.add(*bindings)
-    solver.add(term != encode_value(value))
-    return solver.check() == z3.unsat
 
 
 def _report(text: str, request: Any = None, state: Any = None) -> None:
@@ -75,7 +58,7 @@ def test_expression_agreement(expr: A.Expr, n: int, s: str, b: bool, t: int) -> 
     value = eval_expr(expr, ctx)
     env = Env({"n": z3.IntVal(n), "s": z3_str(s), "b": z3.BoolVal(b)}, {}, z3.IntVal(t), "t0.call",
               lambda name: None, CONSTS)
-    assert _agrees(encode_expr(expr, env), value), (expr, value)
+    assert agrees(encode_expr(expr, env), value), (expr, value)
 
 
 # ---- regex dialect ----------------------------------------------------------------
@@ -92,24 +75,10 @@ def test_regex_dialect_agreement(pattern: str, subject: str) -> None:
     except RegexError:
         return
     ours = compile_regex(pattern).fullmatch(subject) is not None
-    assert _agrees(z3.InRe(z3_str(subject), encode_regex(node)), ours), (pattern, subject)
+    assert agrees(z3.InRe(z3_str(subject), encode_regex(node)), ours), (pattern, subject)
 
 
 # ---- decisions: the interpreter's stages 5-7 and post-state vs the encoding -------------
-
-
-def _bindings(world: World, request: dict[str, Any], state: dict[str, Any], policy: CheckedPolicy) -> list[Any]:
-    """Fix the world's variables to the request and the state as the request sees it."""
-    engine = Engine(policy, clock=lambda: request["time"])
-    engine.import_state(state, request["time"])
-    binds = [world.time == request["time"]]
-    defaults = {p.name: p.default.value for p in policy.tools[request["tool"]].params if p.default is not None}
-    binds += [world.args[k] == encode_value(v) for k, v in {**defaults, **request["args"]}.items()]
-    binds += [world.agent[k] == encode_value(v) for k, v in request["agent"].items()]
-    for name in policy.states:
-        key = engine.state_key(name, request)
-        binds.append(world.read(name) == encode_value(engine.read_entry(name, key, request["time"])))
-    return binds
 
 
 @st.composite
@@ -133,18 +102,18 @@ def test_decision_agreement(case: tuple[str, CheckedPolicy, dict[str, Any], dict
         return
     engine, decision = replay(policy, {"request": request, "state": state}, guard=False)
     assert "invalid_request" not in decision.codes, decision.reasons
-    binds = _bindings(world, request, state, policy)
-    assert _agrees(rules, decision.allowed, binds), decision.reasons
+    binds = bindings(world, request, state, policy)
+    assert agrees(rules, decision.allowed, binds), decision.reasons
     # stage 8 too: the whole decision, guard and value domain included, as `Decide` encodes it
     _, full = replay(policy, {"request": request, "state": state})
-    assert _agrees(world.decide(), full.allowed, binds), full.reasons
+    assert agrees(world.decide(), full.allowed, binds), full.reasons
     if decision.allowed:
         after = {name: value for name, _, _, value in decision.effects}
         for name, term in post.items():
             # an effect whose `when` is false writes nothing: the entry keeps its value
             expected = after[name] if name in after else world.read(name)
             if name in after:
-                assert _agrees(term, expected, binds), name
+                assert agrees(term, expected, binds), name
             else:
                 solver = z3.Solver()
                 solver.add(*binds, term != expected)

@@ -11,7 +11,7 @@ from oxdeai.dsl.policy import compile_source
 from oxdeai.verifier.properties import verify_policy
 from oxdeai.verifier.replay import replay
 from oxdeai.verifier.symbolic import World
-from tests.differential.test_differential import _agrees, _bindings
+from tests.support import agrees, bindings
 
 CASES = sorted((Path(__file__).parent / "regressions").glob("*.json"))
 
@@ -29,12 +29,12 @@ def test_regression(path: Path) -> None:
     world = World(policy, case["request"]["tool"])
     rules, post = world.rules(), world.post()
     _, decision = replay(policy, {"request": case["request"], "state": case["state"]}, guard=False)
-    binds = _bindings(world, case["request"], case["state"], policy)
-    assert _agrees(rules, decision.allowed, binds)
+    binds = bindings(world, case["request"], case["state"], policy)
+    assert agrees(rules, decision.allowed, binds)
     after = {name: value for name, _, _, value in decision.effects}
     for name, term in post.items():
         if name in after:
-            assert _agrees(term, after[name], binds)
+            assert agrees(term, after[name], binds)
 
 
 def test_corpus_is_not_empty() -> None:
