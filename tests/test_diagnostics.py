@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,83 +12,57 @@ from oxdeai.dsl.diagnostics import render
 from oxdeai.dsl.policy import compile_source, decode_source
 from tests.conftest import DATA, run_cli
 
-HEAD = """policy p
-agent { id: string, role: "a" | "b", depth: int[0..8] }
-tool pay.send(amount: int[1..100], to: string, kind: "x" | "y" = "x")
-tool pay.refund(amount: string)
-tool log.read(n: int)
-state spent: int = 0 per agent.id every 1d
-state halted: bool = false
-const trusted = {"a", "b"}
-"""
-BASE = HEAD.count("\n")  # the first line of each case body is BASE + 1
-
-# (body appended to HEAD, expected code, line within the body, 1-based)
-CASES: list[tuple[str, str, int]] = [
-    # syntax
-    ("allow r pay.send", "E103", 1),
-    ("allow r on pay.send when", "E104", 1),
-    ("allow r on pay.send when args.amount < 1 < 2", "E103", 1),
-    ("allow r on pay.send when args.to == \"abc", "E102", 1),
-    ("allow r on pay.send when args.amount @ 2", "E101", 1),
-    ("allow r on pay.send when args.to == \"\\u{110000}\"", "E105", 1),
-    ("limit l on pay.send: sum args.amount <= ", "E104", 1),
-    ("\ninvariant i spent <= 3", "E103", 2),
-    # names
-    ("allow r on pay.send when args.amout > 1", "E203", 1),
-    ("allow r on pay.send when agent.rol == \"a\"", "E204", 1),
-    ("allow r on pay.send when spnt > 1", "E201", 1),
-    ("allow r on pay.send\nallow r on log.read", "E202", 2),
-    ("allow r on pay.sned", "E205", 1),
-    ("tool pay.send(x: int)", "E206", 1),
-    ("tool t.x(a: int, a: int)\nallow r on t.x", "E207", 1),
-    ("allow r on pay.send when lenn(args.to) > 1", "E208", 1),
-    ("check no_conflict", "E209", 1),
-    ("allow r on * when args.amount > 1", "E210", 1),
-    ("allow r on pay.send, pay.refund when args.amount > 1", "E211", 1),
-    ("state time: int = 0", "E212", 1),
-    ("agent { x: int }", "E213", 1),
-    ("allow r on pay.send when foo.bar", "E201", 1),
-    # types
-    ("allow r on pay.send when args.to > 1", "E301", 1),
-    ("allow r on pay.send when args.amount", "E302", 1),
-    ("allow r on pay.send when args.amount * args.amount > 1", "E303", 1),
-    ("allow r on pay.send when args.amount / 0 > 1", "E304", 1),
-    ("allow r on pay.send when args.amount % args.amount > 1", "E304", 1),
-    ("allow r on pay.send when agent.role == \"c\"", "E305", 1),
-    ("allow r on pay.send when args.to matches \"^a\"", "E306", 1),
-    ("allow r on pay.send when args.to matches \"a{1,200}\"", "E306", 1),
-    ("allow r on pay.send when args.to matches \"\\s+\"", "E306", 1),
-    ("invariant i: spent <= args.amount", "E308", 1),
-    ("invariant i: spent <= time", "E308", 1),
-    ("effect on pay.send: halted = true\neffect on pay.send: halted = false", "E309", 2),
-    ("limit l on pay.send: count <= args.amount", "E310", 1),
-    ("effect on pay.send when outcome == \"ok\": spent += 1", "E311", 1),
-    ("tool t.y(a: int[1..5] = 9)\nallow r on t.y", "E312", 1),
-    ("tool t.y(a: int[5..1])\nallow r on t.y", "E313", 1),
-    ("allow r on pay.send when args.to in {\"a\", 1}", "E314", 1),
-    ("allow r on pay.send when min(args.amount) > 1", "E315", 1),
-    ("allow r on pay.send when args.to in args.to", "E316", 1),
-    ("state s: int = true", "E318", 1),
-    ("state k: int = 0 per args.to\ninvariant i: k <= 1 and spent <= 3", "E319", 2),
-    ("effect on pay.send: spent += \"a\"", "E320", 1),
-    ("effect on pay.send: halted += 1", "E321", 1),
-    ("require nonce within 0s", "E323", 1),
-    ("const c = args.amount", "E308", 1),
-    ("limit c on pay.send: concurrent <= 2\neffect on pay.send: c -= 1", "E321", 2),
-]
+GOLDEN = DATA / "diagnostics"
+HEAD = (GOLDEN / "head.oxp").read_text(encoding="utf-8")
+BASE = HEAD.count("\n")  # a chunk's first line is line BASE + 1 of the compiled source
+MARKER = re.compile(r'###\s+(E\d{3})\s+"(.*)"\s*$')
 
 
-@pytest.mark.parametrize("body,code,line", CASES, ids=[f"{c}-{i}" for i, (_, c, _l) in enumerate(CASES)])
-def test_golden_error(body: str, code: str, line: int) -> None:
-    policy, diagnostics = compile_source(HEAD + body + "\n", "case.oxp")
+@dataclass(frozen=True)
+class Chunk:
+    file: str
+    first_line: int  # where the chunk starts in its file, for the failure message
+    body: str
+    expected: tuple[tuple[str, int, str], ...]  # (code, line in the compiled source, message regex)
+
+
+def _chunks() -> list[Chunk]:
+    """Every chunk of tests/data/diagnostics/*.oxp but head.oxp (the format is in their headers)."""
+    out = []
+    for path in sorted(GOLDEN.glob("*.oxp")):
+        if path.name == "head.oxp":
+            continue
+        lines = path.read_text(encoding="utf-8").split("\n")
+        starts = [i + 1 for i, line in enumerate(lines) if line == "---"]
+        for start, end in zip(starts, [s - 1 for s in starts[1:]] + [len(lines)], strict=True):
+            body = lines[start:end]
+            while body and body[-1] == "":
+                body.pop()
+            # a marker alone on its line speaks of the line above
+            expected = tuple((m.group(1), BASE + 1 + i - line.startswith("###"), m.group(2))
+                             for i, line in enumerate(body) if (m := MARKER.search(line)))
+            out.append(Chunk(path.name, start + 1, "\n".join(body) + "\n", expected))
+    return out
+
+
+CHUNKS = _chunks()
+
+
+@pytest.mark.parametrize("chunk", CHUNKS, ids=[f"{c.file}:{c.first_line}" for c in CHUNKS])
+def test_golden_error(chunk: Chunk) -> None:
+    policy, diagnostics = compile_source(HEAD + chunk.body, "case.oxp")
     assert policy is None
-    errors = [(d.code, d.span.line) for d in diagnostics if d.is_error]
-    assert (code, BASE + line) in errors, errors
+    errors = [d for d in diagnostics if d.is_error]
+    assert sorted((d.code, d.span.line) for d in errors) == sorted((c, line) for c, line, _ in chunk.expected), \
+        [(d.code, d.span.line, d.message) for d in errors]
+    for code, line, regex in chunk.expected:
+        (found,) = [d for d in errors if (d.code, d.span.line) == (code, line)]
+        assert re.search(regex, found.message), (regex, found.message)
 
 
-def test_corpus_is_large_enough() -> None:
-    assert len({c for _, c, _ in CASES}) >= 30
+def test_every_chunk_expects_an_error_and_the_corpus_covers_the_codes() -> None:
+    assert all(c.expected for c in CHUNKS)
+    assert len({code for c in CHUNKS for code, _, _ in c.expected}) >= 30
 
 
 def test_head_alone_is_clean() -> None:
