@@ -1,7 +1,8 @@
 """Lark parse tree -> frozen AST.
 
 Contract: `TreeBuilder.transform` turns any tree the grammar accepts into an
-`A.Policy`; a problem only the builder can see (a bad escape) is recorded in
+`A.Policy`, one method per grammar rule, reading its children by position (an
+optional clause is a `[..]` slot in the grammar: None when absent); a problem only the builder can see (a bad escape) is recorded in
 `errors` rather than raised, so the caller reports every one of them.
 """
 
@@ -174,12 +175,12 @@ class TreeBuilder(Transformer[Token, A.Policy]):
         return A.Policy(c[0], tuple(c[1:]), _span(meta))
 
     def header(self, meta: Any, c: list[Any]) -> A.Header:
-        version = self._string(c[1]) if len(c) > 1 and c[1] is not None else None
-        return A.Header(str(c[0]), version, _span(meta))
+        name, version = c
+        return A.Header(str(name), None if version is None else self._string(version), _span(meta))
 
     def field(self, meta: Any, c: list[Any]) -> A.Field:
-        default = c[3] if len(c) > 3 else None
-        return A.Field(str(c[0]), c[1], default, _span(meta))
+        name, typ, _eq, default = c
+        return A.Field(str(name), typ, default, _span(meta))
 
     def fields(self, meta: Any, c: list[Any]) -> tuple[A.Field, ...]:
         return tuple(x for x in c if x is not None)
@@ -211,15 +212,8 @@ class TreeBuilder(Transformer[Token, A.Policy]):
         return A.Duration(int(text[:-1]), text[-1])
 
     def state_decl(self, meta: Any, c: list[Any]) -> A.StateDecl:
-        name, typ, _eq, init = c[0], c[1], c[2], c[3]
-        key: tuple[A.Expr, ...] = ()
-        window = None
-        for extra in c[4:]:
-            if isinstance(extra, tuple):
-                key = extra
-            elif isinstance(extra, A.Duration):
-                window = extra
-        return A.StateDecl(str(name), typ, init, key, window, _span(meta), _tspan(name))
+        name, typ, _eq, init, key, window = c
+        return A.StateDecl(str(name), typ, init, key or (), window, _span(meta), _tspan(name))
 
     def complete_flag(self, meta: Any, c: list[Any]) -> bool:
         return not getattr(meta, "empty", True)
@@ -228,21 +222,14 @@ class TreeBuilder(Transformer[Token, A.Policy]):
         op = {"+=": A.AssignOp.ADD, "-=": A.AssignOp.SUB, "=": A.AssignOp.SET}[str(c[1])]
         return A.Assign(str(c[0]), op, c[2], _span(meta))
 
-    def when_clause(self, meta: Any, c: list[Any]) -> tuple[str, A.Expr]:
-        return ("when", c[0])
+    def when_clause(self, meta: Any, c: list[Any]) -> A.Expr:
+        return c[0]  # type: ignore[no-any-return]
 
-    def because_clause(self, meta: Any, c: list[Any]) -> tuple[str, str]:
-        return ("because", self._string(c[0]))
+    def because_clause(self, meta: Any, c: list[Any]) -> str:
+        return self._string(c[0])
 
     def effect_decl(self, meta: Any, c: list[Any]) -> A.EffectDecl:
-        on_complete, patterns = c[0], c[1]
-        when = None
-        assigns = []
-        for item in c[2:]:
-            if isinstance(item, tuple) and item[0] == "when":
-                when = item[1]
-            elif isinstance(item, A.Assign):
-                assigns.append(item)
+        on_complete, patterns, when, *assigns = c
         return A.EffectDecl(on_complete, patterns, when, tuple(assigns), _span(meta))
 
     def patterns(self, meta: Any, c: list[Any]) -> tuple[A.Pattern, ...]:
@@ -256,34 +243,17 @@ class TreeBuilder(Transformer[Token, A.Policy]):
         text = ".".join(parts) + (".*" if _is_token(c[-1], "DOT_STAR") else "")
         return A.Pattern(text, _span(meta))
 
-    def _limit_parts(self, c: list[Any]) -> tuple[tuple[A.Expr, ...], A.Duration | None, A.Expr, A.Duration | None]:
-        key: tuple[A.Expr, ...] = ()
-        window = lease = None
-        bound: A.Expr | None = None
-        seen_le = False
-        for item in c:
-            if _is_token(item, "LE"):
-                seen_le = True
-            elif isinstance(item, tuple):
-                key = item
-            elif isinstance(item, A.Duration):
-                if seen_le:
-                    lease = item
-                else:
-                    window = item
-            elif seen_le and item is not None:
-                bound = item
-        assert bound is not None
-        return key, window, bound, lease
-
     def limit_sum(self, meta: Any, c: list[Any]) -> tuple[A.LimitKind, A.Expr | None, Any]:
-        return (A.LimitKind.SUM, c[0], self._limit_parts(c[1:]))
+        amount, key, window, _le, bound = c
+        return (A.LimitKind.SUM, amount, (key or (), window, bound, None))
 
     def limit_count(self, meta: Any, c: list[Any]) -> tuple[A.LimitKind, A.Expr | None, Any]:
-        return (A.LimitKind.COUNT, None, self._limit_parts(c))
+        key, window, _le, bound = c
+        return (A.LimitKind.COUNT, None, (key or (), window, bound, None))
 
     def limit_concurrent(self, meta: Any, c: list[Any]) -> tuple[A.LimitKind, A.Expr | None, Any]:
-        return (A.LimitKind.CONCURRENT, None, self._limit_parts(c))
+        key, _le, bound, lease = c
+        return (A.LimitKind.CONCURRENT, None, (key or (), None, bound, lease))
 
     def limit_decl(self, meta: Any, c: list[Any]) -> A.LimitDecl:
         name, patterns, (kind, amount, (key, window, bound, lease)) = c
@@ -291,25 +261,19 @@ class TreeBuilder(Transformer[Token, A.Policy]):
                            _span(meta), _tspan(name))
 
     def rule_decl(self, meta: Any, c: list[Any]) -> A.RuleDecl:
-        kind = A.RuleKind(str(c[0]))
-        name, patterns = c[1], c[2]
-        when = because = None
-        for item in c[3:]:
-            if isinstance(item, tuple) and item[0] == "when":
-                when = item[1]
-            elif isinstance(item, tuple) and item[0] == "because":
-                because = item[1]
-        return A.RuleDecl(kind, str(name), patterns, when, because, _span(meta), _tspan(name))
+        kind, name, patterns, when, because = c
+        return A.RuleDecl(A.RuleKind(str(kind)), str(name), patterns, when, because, _span(meta), _tspan(name))
 
     def invariant_decl(self, meta: Any, c: list[Any]) -> A.InvariantDecl:
         return A.InvariantDecl(str(c[0]), c[1], _span(meta), _tspan(c[0]))
 
     def assert_never(self, meta: Any, c: list[Any]) -> A.AssertDecl:
-        when = c[2][1] if len(c) > 2 and c[2] is not None else None
-        return A.AssertDecl(str(c[0]), A.AssertMode.NEVER, c[1], when, _span(meta), _tspan(c[0]))
+        name, patterns, when = c
+        return A.AssertDecl(str(name), A.AssertMode.NEVER, patterns, when, _span(meta), _tspan(name))
 
     def assert_always(self, meta: Any, c: list[Any]) -> A.AssertDecl:
-        return A.AssertDecl(str(c[0]), A.AssertMode.ALWAYS, c[1], c[2][1], _span(meta), _tspan(c[0]))
+        name, patterns, when = c
+        return A.AssertDecl(str(name), A.AssertMode.ALWAYS, patterns, when, _span(meta), _tspan(name))
 
     def check_decl(self, meta: Any, c: list[Any]) -> A.CheckDecl:
         return A.CheckDecl(str(c[0]), _span(meta))

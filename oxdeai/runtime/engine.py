@@ -10,8 +10,6 @@ none. `complete(decision_id, outcome)` applies `on complete` effects once.
 
 from __future__ import annotations
 
-__all__ = ["CompletionError", "CompletionStoreError", "Engine"]
-
 import dataclasses
 import functools
 import time as wallclock
@@ -38,6 +36,8 @@ from oxdeai.runtime.store import (
     StateStore,
     StoreError,
 )
+
+__all__ = ["CompletionError", "CompletionStoreError", "Engine"]  # the completion errors live in completions.py
 
 
 class Engine:
