@@ -29,6 +29,14 @@ from oxdeai.verifier.symbolic import World
 class Checks(Prover):
     share_witnesses = True  # no_dead_rules: let one witness request show other rules alive
 
+    def ask_or_unknown(self, build: Callable[[World], list[Any]], tool: str,
+                       on_counterexample: Callable[[dict[str, Any]], Verdict]) -> Verdict | None:
+        """`ask`, with a construct the encoder cannot express making this one query `unknown`."""
+        try:
+            return self.ask(build, tool, on_counterexample)
+        except Unsupported as exc:
+            return Verdict("unknown", reason=exc.why)
+
     def no_conflicts(self) -> list[Result]:
         results = []
         tools_of = {id(r): [t for t in self.tools if A.matches_any(r.patterns, t)] for r in self.policy.rules}
@@ -44,17 +52,14 @@ class Checks(Prover):
                         return [w.matches(a), w.matches(d), w.assume(self.inductive)]
 
                     def on_counterexample(cx: dict[str, Any], a: A.RuleDecl = allow, d: A.RuleDecl = deny,
-                                 tool: str = tool) -> Verdict:
+                                          tool: str = tool) -> Verdict:
                         engine, decision = replay(self.policy, cx)
                         if not (engine.evaluate(a.when, cx["request"]) and engine.evaluate(d.when, cx["request"])):
                             raise ReplayError(f"conflict {a.name} / {d.name}", cx, describe(decision))
                         cx["outcome"] = f"matches allow `{a.name}` and deny `{d.name}`: {describe(decision)}"
                         return Verdict("violated", cx, f"allow `{a.name}` and deny `{d.name}` both match a `{tool}` call")
 
-                    try:
-                        verdict = self.ask(build, tool, on_counterexample)
-                    except Unsupported as exc:
-                        verdict = Verdict("unknown", reason=exc.why)
+                    verdict = self.ask_or_unknown(build, tool, on_counterexample)
                     if verdict is None:
                         continue
                     span = deny.span if verdict.status == "violated" else allow.span
@@ -83,10 +88,7 @@ class Checks(Prover):
                 cx["outcome"] = f"no rule matches: {describe(decision)}"
                 return Verdict("violated", cx, f"a `{tool}` call matches no rule")
 
-            try:
-                verdict = self.ask(build, tool, on_counterexample)
-            except Unsupported as exc:
-                verdict = Verdict("unknown", reason=exc.why)
+            verdict = self.ask_or_unknown(build, tool, on_counterexample)
             if verdict is not None:
                 results.append(self.result("coverage", verdict, span, started, tool))
         if not results:
