@@ -22,13 +22,17 @@ _EXPORTS = {
     "Engine": "oxdeai.runtime.engine",
     "Decision": "oxdeai.runtime.models",
     "open_store": "oxdeai.runtime.store_urls",
+    "Guard": "oxdeai.guard.core",
+    "Denied": "oxdeai.guard.answers",
 }
 
-__all__ = ["CheckedPolicy", "CompletionError", "Decision", "Engine", "PolicyError", "__version__", "load_policy",
-           "open_store"]  # the names of _EXPORTS, and the version
+__all__ = ["CheckedPolicy", "CompletionError", "Decision", "Denied", "Engine", "Guard", "PolicyError", "__version__",
+           "load_policy", "open_store"]  # the names of _EXPORTS, and the version
 
 if TYPE_CHECKING:
     from oxdeai.dsl.policy import CheckedPolicy, PolicyError, load_policy
+    from oxdeai.guard.answers import Denied
+    from oxdeai.guard.core import Guard
     from oxdeai.runtime.engine import CompletionError, Engine
     from oxdeai.runtime.models import Decision
     from oxdeai.runtime.store_urls import open_store

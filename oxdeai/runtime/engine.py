@@ -10,6 +10,7 @@ none. `complete(decision_id, outcome)` applies `on complete` effects once.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import time as wallclock
@@ -21,10 +22,10 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, is_time
 from oxdeai.runtime import state_files
 from oxdeai.runtime.completions import CompletionError, CompletionStoreError, completion_writes
-from oxdeai.runtime.entries import effect_writes, entry_value, out_of_range, stamped, state_key, store_clock
+from oxdeai.runtime.entries import effect_writes, entry_value, no_state, out_of_range, stamped, state_key, store_clock
 from oxdeai.runtime.interpreter import Ctx, compile_expr, eval_expr
 from oxdeai.runtime.models import Decision, Effect, PolicyRef, Reason
-from oxdeai.runtime.plans import InvariantPlan, RulePlan, StatePlan, ToolPlan, build_plan, state_reads
+from oxdeai.runtime.plans import InvariantPlan, StatePlan, ToolPlan, build_plan, state_reads
 from oxdeai.runtime.schema import Request, RequestSchema
 from oxdeai.runtime.store import (
     Changes,
@@ -142,7 +143,7 @@ class Engine:
                 fingerprint, _, original = record
                 if isinstance(original, dict):  # a durable store keeps a snapshot
                     original = Decision.from_snapshot(self.policy_ref, original)
-                if fingerprint != _fingerprint(req):
+                if fingerprint != req.fingerprint():
                     return deny([("idempotency_conflict", None,
                                   "this idempotency key was used for a different call")])
                 verdict = self._rules(plan, ctx)
@@ -188,7 +189,7 @@ class Engine:
         if req.nonce is not None and self.policy.nonce_window is not None:
             changes.nonces[(req.agent_id, req.nonce)] = req.time
         if idem_scope is not None:
-            changes.idempotency[idem_scope] = (_fingerprint(req), req.time, decision)
+            changes.idempotency[idem_scope] = (req.fingerprint(), req.time, decision)
         deadline = req.time + plan.lease if plan.lease is not None else None
         changes.pending[seq] = Pending(req.tool, req.args, req.agent, req.time, deadline)
         if store.durable:  # another process may complete it: record its id with it
@@ -199,7 +200,7 @@ class Engine:
         """Stages 5 and 6: every matching deny rule, else every matching allow rule."""
         denies, allows = plan.rules(ctx)
         if denies:
-            return [_deny_reason(plan.denies[i]) for i in denies], []
+            return [plan.denies[i].deny_reason() for i in denies], []
         return [], [plan.allows[i].name for i in allows]
 
     @staticmethod
@@ -229,7 +230,7 @@ class Engine:
         expressions see the original call's time) or else `now`."""
         time = now if call_time is None else call_time
         if not self.states:
-            return Ctx(args, agent, time, tool, _no_state, self._consts, outcome)
+            return Ctx(args, agent, time, tool, no_state, self._consts, outcome)
         ctx: Ctx
 
         def read_state(name: str) -> Any:
@@ -307,6 +308,18 @@ class Engine:
             raise result
         return result  # type: ignore[no-any-return]
 
+    # ---- for an event loop: a store that does I/O is called from a worker thread ----
+
+    async def adecide(self, call: Any, context: Any = None) -> Decision:
+        """`decide`, never blocking the loop on a store round trip (the memory store has none)."""
+        return await asyncio.to_thread(self.decide, call, context) if self.store.durable else self.decide(call, context)
+
+    async def acomplete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
+        """`complete`, as `adecide` decides."""
+        if self.store.durable:
+            return await asyncio.to_thread(self.complete, decision_id, outcome, time)
+        return self.complete(decision_id, outcome, time)
+
     def _complete_one(self, store: StateStore, seq: int, pending: Pending, outcome: str, now: int,
                       changes: Changes) -> tuple[Effect, ...]:
         """Apply a call's `on complete` effects at `now`, each declaration whole or not at all:
@@ -337,7 +350,7 @@ class Engine:
 
     def state_key(self, name: str, request: dict[str, Any]) -> str:
         """The key text of state `name`'s entry for `request` ({"tool", "args", "agent", "time"})."""
-        ctx = Ctx(request["args"], request["agent"], request["time"], request["tool"], _no_state, self._consts)
+        ctx = Ctx(request["args"], request["agent"], request["time"], request["tool"], no_state, self._consts)
         return state_key(self.states[name], ctx)
 
     def read_entry(self, name: str, key: str, now: int) -> Any:
@@ -380,16 +393,3 @@ class Engine:
         Plain values belong to the window of `first_time` (the first request's time)."""
         state_files.import_state(self, data, first_time)
 
-
-def _no_state(name: str) -> Any:
-    raise AssertionError(f"the checker lets no expression read state `{name}` in a policy without state")
-
-
-def _deny_reason(rule: RulePlan) -> Reason:
-    return ("denied_by_rule", rule.name, rule.because or f"denied by rule `{rule.name}`")
-
-
-def _fingerprint(req: Request) -> str:
-    """The call's identity for idempotency: tool and args after defaults, as text. Each
-    parameter has one type (str, int or bool), whose repr is exact and stable."""
-    return repr((req.tool, sorted(req.args.items())))

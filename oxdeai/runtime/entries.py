@@ -92,3 +92,8 @@ def stamped(changes: Changes, clock: int, now: int, always: bool = False) -> Cha
     if now > clock:
         changes.entries[CLOCK] = Entry(now, now)
     return changes
+
+
+def no_state(name: str) -> Any:
+    """The state reader of a policy without state: the checker lets no expression call it."""
+    raise AssertionError(f"the checker lets no expression read state `{name}` in a policy without state")

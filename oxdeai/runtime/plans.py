@@ -23,6 +23,10 @@ class RulePlan:
     when: Compiled | None
     because: str | None
 
+    def deny_reason(self) -> tuple[str, str | None, str]:
+        """The reason a matching deny rule gives (stage 5)."""
+        return ("denied_by_rule", self.name, self.because or f"denied by rule `{self.name}`")
+
 
 @dataclass(frozen=True, slots=True)
 class GatePlan:

@@ -78,6 +78,11 @@ class Request:
         return {"tool": self.tool, "args": self.args, "agent": self.agent, "time": self.time,
                 "nonce": self.nonce, "idempotency_key": self.idempotency_key}
 
+    def fingerprint(self) -> str:
+        """The call's identity for idempotency: tool and args after defaults, as text. Each
+        parameter has one type (str, int or bool), whose repr is exact and stable."""
+        return repr((self.tool, sorted(self.args.items())))
+
 
 _MISSING = object()
 

@@ -1,0 +1,214 @@
+"""`Guard`: the one enforcement point between a model's tool call and the tool.
+
+Contract: a guarded call is decided before the tool runs and completed after it.
+DENY: the tool does not run; the call answers a `Denial` (or raises `Denied`). ALLOW:
+the tool runs once with the arguments the engine decided on (declared defaults
+filled in), and the call is completed `"ok"` when it returns, `"failed"` when it
+raises (the exception is raised again). An idempotent repeat never runs the tool:
+it answers the original call's result (or raises its exception again) when this
+guard holds it, else `AlreadyDone`. The trusted context (agent, time, host facts)
+comes from the host — bound when the guard is built or per run with `bind` — never
+from the model's arguments; a completion is at the bound time too, when there is one
+(else at the engine's clock). Nonces are the framework's call id where the caller
+passes one, else a fresh random one; idempotency keys are the host's where it binds
+one, else a digest of the tool and its decided arguments. docs/integrations.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import hashlib
+import inspect
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from oxdeai.dsl.policy import CheckedPolicy, load_policy
+from oxdeai.guard.answers import AlreadyDone, Denial, Denied
+from oxdeai.guard.results import Results
+from oxdeai.guard.signature import check_signature
+from oxdeai.runtime.completions import CompletionError, CompletionStoreError
+from oxdeai.runtime.engine import Engine
+from oxdeai.runtime.models import Decision, canonical_json
+from oxdeai.runtime.store import StateStore
+from oxdeai.runtime.store_urls import open_store
+
+# What `bind` sets for the calls of one run (a task or thread sees its own).
+_bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("oxdeai_guard_context", default=None)
+
+
+class Guard:
+    def __init__(self, policy: CheckedPolicy | str | Path | Engine, *, store: StateStore | str | None = None,
+                 agent: dict[str, Any] | None = None, on_deny: Literal["result", "raise"] = "result",
+                 max_results: int = 10_000) -> None:
+        """`policy`: a loaded policy, a path, or an `Engine` already built (then `store` is
+        not given). `agent`: the trusted agent record for every call, unless `bind` gives
+        another. `on_deny`: answer a `Denial` (the model reads it) or raise `Denied`."""
+        if isinstance(policy, Engine):
+            if store is not None:
+                raise ValueError("give the store to the Engine, or give the Guard a policy and a store")
+            self.engine = policy
+        else:
+            checked = policy if isinstance(policy, CheckedPolicy) else load_policy(Path(policy))
+            self.engine = Engine(checked, open_store(store, checked) if isinstance(store, str) else store)
+        self.policy = self.engine.policy
+        self.agent = agent
+        self.on_deny = on_deny
+        self.results = Results(max_results)
+
+    # ---- the trusted context ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def bind(self, agent: dict[str, Any] | None = None, time: int | None = None,
+             idempotency_key: str | None = None) -> Iterator[None]:
+        """The trusted context of the calls made inside the block (this task or thread only)."""
+        token = _bound.set({"agent": agent, "time": time, "idempotency_key": idempotency_key})
+        try:
+            yield
+        finally:
+            _bound.reset(token)
+
+    def context(self) -> dict[str, Any]:
+        bound = _bound.get() or {}
+        agent = bound.get("agent") if bound.get("agent") is not None else self.agent
+        out: dict[str, Any] = {"agent": agent if agent is not None else {}}
+        if bound.get("time") is not None:
+            out["time"] = bound["time"]
+        return out
+
+    # ---- wrapping a tool ------------------------------------------------------------
+
+    def tool(self, name: str, *, skip: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: the function becomes the guarded tool `name` of the policy. Its
+        parameters must match the declaration (checked now: `ToolMismatch`). `skip`:
+        leading parameters a framework passes itself, not decided on. Sync and async
+        functions alike; the wrapper takes keyword arguments and an optional `call_id`."""
+        declared = self.policy.tools.get(name)
+        if declared is None:
+            raise KeyError(f"the policy `{self.policy.name}` declares no tool `{name}`")
+
+        def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+            check_signature(fn, declared, skip)
+            if inspect.iscoroutinefunction(fn):
+                @functools.wraps(fn)
+                async def guarded_async(*framework: Any, call_id: str | None = None, **args: Any) -> Any:
+                    return await self.acall(name, args, functools.partial(fn, *framework), call_id=call_id)
+                return guarded_async
+
+            @functools.wraps(fn)
+            def guarded(*framework: Any, call_id: str | None = None, **args: Any) -> Any:
+                return self.call(name, args, functools.partial(fn, *framework), call_id=call_id)
+            return guarded
+
+        return wrap
+
+    # ---- one call -------------------------------------------------------------------
+
+    def request(self, tool: str, args: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
+        """The call as the engine receives it: the model's arguments, a nonce, an idempotency key."""
+        call: dict[str, Any] = {"tool": tool, "args": args}
+        if self.policy.nonce_window is not None:
+            call["nonce"] = call_id if call_id is not None else uuid.uuid4().hex
+        if self.policy.for_tool(tool).idempotent_window is not None:
+            bound = (_bound.get() or {}).get("idempotency_key")
+            call["idempotency_key"] = bound if bound is not None else self._derived_key(tool, args)
+        return call
+
+    def call(self, tool: str, args: dict[str, Any], run: Callable[..., Any], call_id: str | None = None) -> Any:
+        decision = self.engine.decide(self.request(tool, args, call_id), self.context())
+        early = self._before(tool, decision)
+        if early is not None:
+            return early.value()
+        self.results.start(decision.decision_id)
+        try:
+            value = run(**self._decided_args(tool, args))
+        except BaseException as exc:
+            self._finish(decision, "failed", error=exc)
+            raise
+        self._finish(decision, "ok", value=value)
+        return value
+
+    async def acall(self, tool: str, args: dict[str, Any], run: Callable[..., Awaitable[Any]],
+                    call_id: str | None = None) -> Any:
+        decision = await self.engine.adecide(self.request(tool, args, call_id), self.context())
+        early = self._before(tool, decision)
+        if early is not None:
+            return early.value()
+        self.results.start(decision.decision_id)
+        try:
+            value = await run(**self._decided_args(tool, args))
+        except BaseException as exc:
+            await self._afinish(decision, "failed", error=exc)
+            raise
+        await self._afinish(decision, "ok", value=value)
+        return value
+
+    # ---- the parts both paths share ---------------------------------------------------
+
+    def _before(self, tool: str, decision: Decision) -> _Early | None:
+        """What the call answers without running the tool, or None to run it."""
+        if not decision.allowed:
+            denial = Denial.of(tool, decision)
+            if self.on_deny == "raise":
+                return _Early(error=Denied(denial))
+            return _Early(value=denial)
+        if decision.repeat:
+            kept = self.results.get(decision.decision_id)
+            if kept is None or kept.running:
+                return _Early(value=AlreadyDone(tool, decision.decision_id, running=kept is not None))
+            return _Early(value=kept.value, error=kept.error)
+        return None
+
+    def _decided_args(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        """The model's arguments with the declared defaults filled in: what the engine decided on."""
+        decided = dict(args)
+        for p in self.policy.tools[tool].params:
+            if p.name not in decided and p.default is not None:
+                decided[p.name] = p.default.value
+        return decided
+
+    def _derived_key(self, tool: str, args: dict[str, Any]) -> str:
+        digest = hashlib.sha256(canonical_json({"tool": tool, "args": self._decided_args(tool, args)}))
+        return "oxdeai-args-" + digest.hexdigest()[:32]
+
+    def _keep(self, decision: Decision, value: Any, error: BaseException | None) -> None:
+        window = self.policy.for_tool(decision.tool or "").idempotent_window if decision.tool else None
+        self.results.finish(decision.decision_id, value, error, None if window is None else decision.time + window,
+                            decision.time)
+
+    def _finish(self, decision: Decision, outcome: str, value: Any = None, error: BaseException | None = None) -> None:
+        self._keep(decision, value, error)
+        try:
+            self.engine.complete(decision.decision_id, outcome, self.context().get("time"))
+        except CompletionStoreError:
+            raise  # not applied: the host must know (docs/integrations.md, "Completions")
+        except CompletionError:
+            pass  # already completed: its lease expired while the tool ran, and released what it held
+
+    async def _afinish(self, decision: Decision, outcome: str, value: Any = None,
+                       error: BaseException | None = None) -> None:
+        self._keep(decision, value, error)
+        try:
+            await self.engine.acomplete(decision.decision_id, outcome, self.context().get("time"))
+        except CompletionStoreError:
+            raise
+        except CompletionError:
+            pass
+
+
+class _Early:
+    """A guarded call's answer when the tool does not run: a value, or an error to raise."""
+
+    __slots__ = ("result", "error")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.result = value
+        self.error = error
+
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
