@@ -1,5 +1,6 @@
-"""What the guard adds to a decision: a bare `decide` against a guarded call (decide,
-run a no-op tool, complete), sync and async, on the in-memory store. Prints a table.
+"""What the guard adds to a decision: a bare `decide` (+ `complete` of each ALLOW)
+against a guarded call (decide, run a no-op tool, complete), sync and async, on the
+in-memory store, over bench/decide.py's seven-rule policy and request mix. Prints a table.
 
 Run: .venv/bin/python bench/guard.py [--n N] [--rounds R]
 The same fixed call mix in every column; the figure is the median over R rounds of
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import sys
 import time
@@ -19,69 +21,54 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from oxdeai import Guard, load_policy  # noqa: E402
-from oxdeai.runtime.engine import Engine  # noqa: E402
+from bench.decide import SEVEN_RULES, seven_mix  # noqa: E402
+from oxdeai import Engine, Guard, load_policy  # noqa: E402
 
-POLICY = """policy bench
-agent { id: string, role: "support" | "finance" }
-tool crm.read(customer: string)
-tool crm.refund(customer: string, amount: int[1..10_000])
-allow read on crm.read
-allow small_refund on crm.refund when args.amount <= 100
-allow finance_refund on crm.refund when agent.role == "finance" and args.amount <= 1_000
-deny big_refund on crm.refund when args.amount > 5_000 because "needs a human"
-"""
-AGENT = {"id": "a1", "role": "finance"}
-T0 = 1_764_000_000
+Mix = list[tuple[dict[str, Any], dict[str, Any]]]
 
 
-def calls(n: int) -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
-    for i in range(n):
-        if i % 2:
-            out.append(("crm.read", {"customer": f"c{i % 50}"}))
-        else:
-            out.append(("crm.refund", {"customer": "c1", "amount": (i * 37) % 10_000 + 1}))
-    return out
+def mix(n: int) -> Mix:
+    """bench/decide.py's seven-rule request mix (fixed seed)."""
+    return seven_mix(random.Random(7), n)
 
 
 def bare(n: int) -> float:
-    engine = Engine(load_policy(POLICY))
-    mix = [({"tool": t, "args": a}, {"agent": AGENT, "time": T0}) for t, a in calls(n)]
+    engine = Engine(load_policy(SEVEN_RULES))
+    calls = mix(n)
     start = time.perf_counter()
-    for call, context in mix:
+    for call, context in calls:
         decision = engine.decide(call, context)
         if decision.allowed:
-            engine.complete(decision.decision_id, "ok", T0)
+            engine.complete(decision.decision_id, "ok", context["time"])
     return (time.perf_counter() - start) / n * 1e6
 
 
 def guarded(n: int) -> float:
-    guard = Guard(load_policy(POLICY), agent=AGENT)
-    mix = calls(n)
+    guard = Guard(load_policy(SEVEN_RULES))
+    calls = mix(n)
 
     def tool(**args: Any) -> None:
         return None
 
     start = time.perf_counter()
-    with guard.bind(time=T0):
-        for name, args in mix:
-            guard.call(name, args, tool)
+    for call, context in calls:
+        with guard.bind(agent=context["agent"], time=context["time"]):
+            guard.call(call["tool"], call["args"], tool)
     return (time.perf_counter() - start) / n * 1e6
 
 
 def guarded_async(n: int) -> float:
-    guard = Guard(load_policy(POLICY), agent=AGENT)
-    mix = calls(n)
+    guard = Guard(load_policy(SEVEN_RULES))
+    calls = mix(n)
 
     async def tool(**args: Any) -> None:
         return None
 
     async def run() -> float:
         start = time.perf_counter()
-        with guard.bind(time=T0):
-            for name, args in mix:
-                await guard.acall(name, args, tool)
+        for call, context in calls:
+            with guard.bind(agent=context["agent"], time=context["time"]):
+                await guard.acall(call["tool"], call["args"], tool)
         return (time.perf_counter() - start) / n * 1e6
 
     return asyncio.run(run())

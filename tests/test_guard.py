@@ -12,27 +12,7 @@ import pytest
 from oxdeai import Denied, Guard, load_policy
 from oxdeai.guard import AlreadyDone, Denial, ToolMismatch
 from tests.conftest import EXAMPLES
-
-POLICY = """policy shop version "1"
-agent { id: string, tier: "free" | "pro" }
-tool pay.charge(amount: int[1..1000], to: string, note: string = "none")
-tool pay.slow(amount: int[1..1000])
-tool mail.send(to: string)
-state spent: int = 0 per agent.id every 1d
-limit budget on pay.charge: sum args.amount per agent.id every 1d <= 100
-limit slots on pay.slow: concurrent per agent.id <= 2 lease 1h
-effect on complete pay.charge when outcome == "failed": spent -= args.amount
-effect on pay.charge: spent += args.amount
-allow charge on pay.charge when args.amount <= 60
-allow slow on pay.slow
-allow mail on mail.send when agent.tier == "pro" and not (args.to endswith "@rival.example")
-  because "pro agents mail anyone but rivals"
-deny rival on mail.send when args.to endswith "@rival.example" because "never mail a competitor"
-require nonce within 1h
-idempotent on pay.charge within 1d
-"""
-AGENT = {"id": "agent-1", "tier": "pro"}
-T0 = 1_764_000_000
+from tests.integrations.policy import AGENT, POLICY, T0
 
 
 @pytest.fixture
