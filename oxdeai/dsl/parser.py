@@ -156,6 +156,3 @@ def _expected_text(expected: list[str]) -> str:
         others = [e for e in expected if not e.startswith("`")]
         expected = others + keywords[: max(0, 6 - len(others))] + ["..."]
     return " or ".join(expected) if len(expected) <= 2 else ", ".join(expected)
-
-
-# ---- strings -----------------------------------------------------------------

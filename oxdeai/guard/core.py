@@ -16,6 +16,7 @@ one, else a digest of the tool and its decided arguments. docs/integrations.md.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -107,43 +108,50 @@ class Guard:
 
     # ---- one call -------------------------------------------------------------------
 
-    def request(self, tool: str, args: dict[str, Any], call_id: str | None = None) -> dict[str, Any]:
-        """The call as the engine receives it: the model's arguments, a nonce, an idempotency key."""
+    def request(self, tool: str, args: dict[str, Any], call_id: str | None = None,
+                decided: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The call as the engine receives it: the model's arguments, a nonce, an idempotency
+        key (`decided`: the arguments with defaults filled in, when the caller has them)."""
         call: dict[str, Any] = {"tool": tool, "args": args}
         if self.policy.nonce_window is not None:
             call["nonce"] = call_id if call_id is not None else uuid.uuid4().hex
         if self.policy.for_tool(tool).idempotent_window is not None:
             bound = (_bound.get() or {}).get("idempotency_key")
-            call["idempotency_key"] = bound if bound is not None else self._derived_key(tool, args)
+            if bound is None:
+                digest = canonical_json({"tool": tool, "args": decided if decided is not None else self._decided_args(tool, args)})
+                bound = "oxdeai-args-" + hashlib.sha256(digest).hexdigest()[:32]
+            call["idempotency_key"] = bound
         return call
 
     def call(self, tool: str, args: dict[str, Any], run: Callable[..., Any], call_id: str | None = None) -> Any:
-        decision = self.engine.decide(self.request(tool, args, call_id), self.context())
+        decided = self._decided_args(tool, args)
+        decision = self.engine.decide(self.request(tool, args, call_id, decided), self.context())
         early = self._before(tool, decision)
         if early is not None:
             return early.value()
-        self.results.start(decision.decision_id)
+        window = self._started(tool, decision)
         try:
-            value = run(**self._decided_args(tool, args))
+            value = run(**decided)
         except BaseException as exc:
-            self._finish(decision, "failed", error=exc)
+            self._finish(decision, window, "failed", error=exc)
             raise
-        self._finish(decision, "ok", value=value)
+        self._finish(decision, window, "ok", value=value)
         return value
 
     async def acall(self, tool: str, args: dict[str, Any], run: Callable[..., Awaitable[Any]],
                     call_id: str | None = None) -> Any:
-        decision = await self.engine.adecide(self.request(tool, args, call_id), self.context())
+        decided = self._decided_args(tool, args)
+        decision = await self.engine.adecide(self.request(tool, args, call_id, decided), self.context())
         early = self._before(tool, decision)
         if early is not None:
             return early.value()
-        self.results.start(decision.decision_id)
+        window = self._started(tool, decision)
         try:
-            value = await run(**self._decided_args(tool, args))
+            value = await run(**decided)
         except BaseException as exc:
-            await self._afinish(decision, "failed", error=exc)
+            await self._afinish(decision, window, "failed", error=exc)
             raise
-        await self._afinish(decision, "ok", value=value)
+        await self._afinish(decision, window, "ok", value=value)
         return value
 
     # ---- the parts both paths share ---------------------------------------------------
@@ -170,33 +178,50 @@ class Guard:
                 decided[p.name] = p.default.value
         return decided
 
-    def _derived_key(self, tool: str, args: dict[str, Any]) -> str:
-        digest = hashlib.sha256(canonical_json({"tool": tool, "args": self._decided_args(tool, args)}))
-        return "oxdeai-args-" + digest.hexdigest()[:32]
+    def _started(self, tool: str, decision: Decision) -> int | None:
+        """The tool's idempotency window; an idempotent call is marked running, so a repeat
+        that comes while it runs is answered `AlreadyDone`, never run."""
+        window = self.policy.for_tool(tool).idempotent_window
+        if window is not None:
+            self.results.start(decision.decision_id)
+        return window
 
-    def _keep(self, decision: Decision, value: Any, error: BaseException | None) -> None:
-        window = self.policy.for_tool(decision.tool or "").idempotent_window if decision.tool else None
-        self.results.finish(decision.decision_id, value, error, None if window is None else decision.time + window,
-                            decision.time)
+    def _keep(self, decision: Decision, window: int | None, value: Any, error: BaseException | None) -> None:
+        """An idempotent call's result (or exception), kept until its window has passed."""
+        if window is not None:
+            self.results.finish(decision.decision_id, value, error, decision.time + window, decision.time)
 
-    def _finish(self, decision: Decision, outcome: str, value: Any = None, error: BaseException | None = None) -> None:
-        self._keep(decision, value, error)
+    def _finish(self, decision: Decision, window: int | None, outcome: str, value: Any = None,
+                error: BaseException | None = None) -> None:
+        self._keep(decision, window, value, error)
         try:
             self.engine.complete(decision.decision_id, outcome, self.context().get("time"))
         except CompletionStoreError:
-            raise  # not applied: the host must know (docs/integrations.md, "Completions")
+            raise  # not applied: the host must know (docs/integrations.md, "What a guarded call does")
         except CompletionError:
             pass  # already completed: its lease expired while the tool ran, and released what it held
 
-    async def _afinish(self, decision: Decision, outcome: str, value: Any = None,
+    async def _afinish(self, decision: Decision, window: int | None, outcome: str, value: Any = None,
                        error: BaseException | None = None) -> None:
-        self._keep(decision, value, error)
+        self._keep(decision, window, value, error)
         try:
             await self.engine.acomplete(decision.decision_id, outcome, self.context().get("time"))
         except CompletionStoreError:
             raise
         except CompletionError:
             pass
+
+
+def awaitable(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """`fn` as `acall` runs it: an async function as it is, a sync one in a worker thread,
+    so a tool never blocks the event loop."""
+    if inspect.iscoroutinefunction(fn):
+        return fn
+
+    async def in_thread(**args: Any) -> Any:
+        return await asyncio.to_thread(fn, **args)
+
+    return in_thread
 
 
 class _Early:

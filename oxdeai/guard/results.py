@@ -1,8 +1,8 @@
 """The results of idempotent calls, kept beside the store for their window.
 
-Contract: `start(id)` marks a call running; `finish(id, value, error, until, now)`
-keeps its result (or exception) until decision time `until` (None: the tool is not
-idempotent, nothing is kept) and forgets results whose time has passed `now`;
+Contract: `start(id)` marks an idempotent call running; `finish(id, value, error,
+until, now)` keeps its result (or exception) until decision time `until` and forgets
+results whose time has passed `now`;
 `get(id)` is the kept entry or None. In this process only: a repeat of a call made
 by another process finds nothing here and answers "already done". At most `limit`
 results are kept; past it the oldest go first.
@@ -35,12 +35,8 @@ class Results:
             self._kept[decision_id] = Kept(running=True)
             self._trim()
 
-    def finish(self, decision_id: str, value: Any, error: BaseException | None, until: int | None,
-               now: int) -> None:
+    def finish(self, decision_id: str, value: Any, error: BaseException | None, until: int, now: int) -> None:
         with self._lock:
-            if until is None:
-                self._kept.pop(decision_id, None)
-                return
             self._kept[decision_id] = Kept(False, value, error, until)  # keeps its place: the order calls started
             while self._kept:  # the oldest first; a running call holds its place
                 oldest = next(iter(self._kept.values()))

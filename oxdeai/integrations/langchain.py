@@ -15,7 +15,6 @@ Install with `pip install 'oxdeai[langchain]'`.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import inspect
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, ToolException
 
 from oxdeai.guard import AlreadyDone, Denial, Guard
+from oxdeai.guard.core import awaitable
 from oxdeai.guard.signature import check_signature
 from oxdeai.guard.tool_schema import function_name, function_names, json_schema
 
@@ -61,15 +61,8 @@ class GuardedTool(BaseTool):
         return _answer(answer)
 
     async def _arun(self, **args: Any) -> Any:
-        fn = self.fn
-
-        async def run(**decided: Any) -> Any:
-            if inspect.iscoroutinefunction(fn):
-                return await fn(**decided)
-            return await asyncio.to_thread(fn, **decided)  # a sync tool never blocks the loop
-
-        try:
-            answer = await self.guard.acall(self.tool, args, run, call_id=_call_id.get())
+        try:  # a sync tool runs in a worker thread: it never blocks the loop
+            answer = await self.guard.acall(self.tool, args, awaitable(self.fn), call_id=_call_id.get())
         except Exception as exc:
             raise ToolException(f"ERROR {self.tool} failed: {type(exc).__name__}: {exc}") from exc
         return _answer(answer)

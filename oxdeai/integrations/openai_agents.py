@@ -3,7 +3,7 @@
 Contract: `guarded_tool(guard, tool, fn)` is a `FunctionTool` named after the `.oxp`
 tool (`.` -> `__`), whose parameters schema is the declaration's (so the SDK and
 the policy never drift apart) and whose every invocation goes through
-`guard.acall`, with the SDK's tool call id as the nonce. The model receives, as the
+`guard.acall` (a sync `fn` in a worker thread), with the SDK's tool call id as the nonce. The model receives, as the
 tool's output: the function's result on ALLOW; the denial text on DENY; the
 already-done text for an idempotent repeat the guard does not hold; and, when the
 function raises, an error text naming the exception — after the guard has completed
@@ -22,6 +22,7 @@ from typing import Any
 from agents import FunctionTool, RunContextWrapper
 
 from oxdeai.guard import AlreadyDone, Denial, Guard
+from oxdeai.guard.core import awaitable
 from oxdeai.guard.signature import check_signature
 from oxdeai.guard.tool_schema import function_name, function_names, json_schema
 
@@ -34,9 +35,7 @@ def guarded_tool(guard: Guard, tool: str, fn: Callable[..., Any], description: s
     function_names(guard.policy)  # refuses a policy where two tools would share a function name
     check_signature(fn, declared)
 
-    async def run(**args: Any) -> Any:
-        result = fn(**args)
-        return await result if inspect.isawaitable(result) else result
+    run = awaitable(fn)
 
     async def invoke(ctx: RunContextWrapper[Any], raw: str) -> str:
         try:
