@@ -8,7 +8,7 @@ reason codes, rule or limit names and `because` texts, in the engine's order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from oxdeai.runtime.models import Decision
@@ -19,12 +19,21 @@ class Denial:
     """The engine said DENY: the tool did not run."""
 
     tool: str
-    decision_id: str
-    reasons: tuple[tuple[str, str | None, str], ...]  # (code, name, message)
+    decision: Decision = field(repr=False)
 
     @staticmethod
     def of(tool: str, decision: Decision) -> Denial:
-        return Denial(tool, decision.decision_id, tuple(decision.reasons))
+        return Denial(tool, decision)
+
+    @property
+    def reasons(self) -> tuple[tuple[str, str | None, str], ...]:
+        """(code, name, message) per reason, in the engine's order."""
+        return tuple(self.decision.reasons)
+
+    @property
+    def decision_id(self) -> str:
+        """Computed on first use (a digest over the decision): a denial the host never logs costs none."""
+        return self.decision.decision_id
 
     @property
     def codes(self) -> list[str]:
