@@ -207,6 +207,39 @@ def test_a_used_up_budget_is_unknown_and_the_same_every_time() -> None:
     assert run() == first
 
 
+# Found by the differential suite in a loaded CI run: under a 5 s wall-clock limit the
+# solver alone gave `r2` up as `unknown` while a witness shared from `r0`'s showed it
+# alive. Definite verdicts must agree; `r2`'s may be settled either way or not at all.
+WITNESSED = (
+    'policy generated version "1"\nagent {\n  id: string,\n  role: bool,\n}\n'
+    'tool t0.call(amount: int, to: bool = false)\ntool t1.call(amount: int, to: bool = false, flag: int = 1)\n'
+    'tool t2.call(kind: string = "", count: int = 0, to: int, flag: int)\n'
+    'state halted: bool = false\nstate spent: int = 1_000_000\nstate hits: int = 2 per agent.id\n'
+    'effect on t0.call when "" matches "a*": spent += spent\n'
+    'allow r0 on t1.call when not false because ""\n'
+    'allow r1 on * when 0 not in 0..-5522\n'
+    'deny r2 on t1.call when tool >= agent.id and agent.id contains "\u00c7"\n'
+    'allow r3 on t0.call when tool in {"/srv/docs/a.md"}\n'
+    'deny r4 on * when "ab" not in {"\u00a9", ""}\n'
+    'invariant inv_hits: hits >= 3599\n')
+
+
+def test_no_dead_rules_gives_the_same_definite_verdicts_with_or_without_shared_witnesses() -> None:
+    from oxdeai.verifier.checks import Checks
+    from oxdeai.verifier.invariants import prove_invariants
+    policy = load_policy(WITNESSED)
+    inductive = prove_invariants(policy, 300.0, 5_000_000)[1]
+    verdicts = []
+    for share in (True, False):
+        checks = Checks(policy, inductive, 300.0, 5_000_000)
+        checks.share_witnesses = share
+        verdicts.append({r.detail: r.status for r in checks.no_dead_rules()})
+    for with_witnesses in verdicts:
+        assert {k: v for k, v in with_witnesses.items() if k != "r2"} == \
+            {"r0": "violated", "r1": "violated", "r3": "violated"}
+        assert with_witnesses.get("r2", "alive") in ("alive", "unknown")
+
+
 def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     policy = tmp_path / "p.oxp"
     policy.write_text(HEAD + BUDGET_OK)

@@ -218,12 +218,22 @@ def test_proved_survives_simulation(generated: tuple[str, CheckedPolicy], data: 
 @settings(max_examples=examples(100), **SETTINGS)
 @given(policies())
 def test_shared_witnesses_change_no_dead_rules_verdict(generated: tuple[str, CheckedPolicy]) -> None:
-    """`no_dead_rules` lets one replayed witness request show other rules alive; the
-    verdicts must be exactly those of asking the solver about every rule."""
+    """`no_dead_rules` lets one replayed witness request show other rules alive; that
+    never changes a definite verdict: a rule is dead with shared witnesses exactly when
+    it is dead asking the solver about every rule, wherever both runs have an answer.
+    (`unknown` may differ either way: a witness can settle a query the solver cannot,
+    and Z3's search depends on the order terms were built in.) The solver runs under a
+    deterministic budget, with the wall clock far out of reach, so a loaded machine
+    gives the same answers."""
     text, policy = generated
     _report(text)
-    _, inductive = prove_invariants(policy, 5.0)  # the invariants every check assumes
-    shared, alone = Checks(policy, inductive, 5.0), Checks(policy, inductive, 5.0)
+    budget, backstop = 5_000_000, 300.0  # about 2.5 s at most per query on the CI machine
+    _, inductive = prove_invariants(policy, backstop, budget)  # the invariants every check assumes
+    shared, alone = Checks(policy, inductive, backstop, budget), Checks(policy, inductive, backstop, budget)
     alone.share_witnesses = False
-    assert [(r.detail, r.status) for r in shared.no_dead_rules()] == \
-        [(r.detail, r.status) for r in alone.no_dead_rules()]
+    verdicts = [{r.detail: r.status for r in checks.no_dead_rules() if r.detail is not None}
+                for checks in (shared, alone)]
+    for rule in policy.rules:
+        with_witnesses, by_solver = (v.get(rule.name, "proved") for v in verdicts)  # absent: alive
+        if "unknown" not in (with_witnesses, by_solver):
+            assert with_witnesses == by_solver, (rule.name, with_witnesses, by_solver)
