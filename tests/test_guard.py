@@ -59,6 +59,13 @@ def test_deny_runs_nothing_and_answers_the_reasons(guard: Guard) -> None:
     assert caught.value.denial.codes == ["denied_by_rule"] and runs == []
 
 
+def test_a_call_to_a_tool_the_policy_does_not_declare_is_denied_not_raised(guard: Guard) -> None:
+    runs: list[object] = []
+    answer = guard.call("shell.exec", {"cmd": "rm -rf /"}, lambda **args: runs.append(args))
+    assert isinstance(answer, Denial) and runs == []
+    assert answer.text == "DENIED shell.exec by policy (oxdeai): invalid_request tool: unknown tool `shell.exec`"
+
+
 def test_a_tool_that_raises_completes_failed_and_its_refund_applies(guard: Guard) -> None:
     @guard.tool("pay.charge")
     def charge(amount: int, to: str, note: str = "") -> str:
@@ -200,3 +207,17 @@ def test_async_decisions_on_a_durable_store_match_the_sync_ones(tmp_path: Path) 
     assert isinstance(answer, Denial) and answer.codes == ["no_matching_rule"]
     with guard.bind(time=T0):
         assert guard.call("pay.charge", {"amount": 60, "to": "a"}, lambda **a: "sync") == "sync"
+
+
+def test_a_published_schema_is_compared_with_the_declaration() -> None:
+    from oxdeai.guard.tool_schema import json_schema, schema_mismatches
+    shop = load_policy(EXAMPLES / "shop.oxp")
+    charge = shop.tools["pay.charge"]
+    assert schema_mismatches(charge, json_schema(charge)) == []  # the declaration's own schema agrees
+    loose = {"type": "object", "properties": {"amount": {"type": "integer"}, "to": {}, "note": {"type": "string"}},
+             "required": ["amount"]}
+    assert schema_mismatches(charge, loose) == ["`to` is required in the declaration, optional in the schema"]
+    agent_enum = load_policy('policy p\nagent { id: string }\ntool t.x(tier: "free" | "pro")\n').tools["t.x"]
+    other = {"properties": {"tier": {"type": "string", "enum": ["free", "gold"]}}, "required": ["tier"]}
+    assert schema_mismatches(agent_enum, other) == ["`tier` takes ['free', 'pro'] in the declaration, "
+                                                    "['free', 'gold'] in the schema"]

@@ -339,3 +339,17 @@ def test_the_engine_and_the_world_read_one_slice_per_tool(path: Path) -> None:
         assert [g.name for g in plan.gates] == [g.name for g in part.gates]
         assert (len(plan.effects), len(plan.on_complete)) == (len(part.effects), len(part.on_complete))
         assert (plan.idempotent_window, plan.lease) == (part.idempotent_window, part.lease)
+
+
+def test_allowable_tools_answers_no_only_when_no_request_from_the_agent_can_be_allowed() -> None:
+    from oxdeai.verifier.reach import allowable_tools
+    shop = load_policy(EXAMPLES / "shop.oxp")
+    free = allowable_tools(shop, {"id": "a", "tier": "free"})
+    pro = allowable_tools(shop, {"id": "a", "tier": "pro"})
+    assert {t: r.answer for t, r in free.items()} == {"pay.charge": "yes", "pay.slow": "yes", "mail.send": "no"}
+    assert pro["mail.send"].answer == "yes" and pro["mail.send"].witness is not None
+    assert pro["mail.send"].witness["agent"]["tier"] == "pro"  # the witness is this agent's, replayed
+    narrow = load_policy(HEAD + 'tool ops.run(n: int)\nallow never on ops.run when args.n > 5 and args.n < 3\n'
+                         'allow s on pay.send when args.amount <= 10\n')
+    assert {t: r.answer for t, r in allowable_tools(narrow, {"id": "a", "role": "b"}).items()} == \
+        {"pay.send": "yes", "pay.fee": "no", "ops.run": "no"}  # pay.fee: no rule at all

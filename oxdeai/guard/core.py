@@ -115,7 +115,7 @@ class Guard:
         call: dict[str, Any] = {"tool": tool, "args": args}
         if self.policy.nonce_window is not None:
             call["nonce"] = call_id if call_id is not None else uuid.uuid4().hex
-        if self.policy.for_tool(tool).idempotent_window is not None:
+        if tool in self.policy.tools and self.policy.for_tool(tool).idempotent_window is not None:
             bound = (_bound.get() or {}).get("idempotency_key")
             if bound is None:
                 digest = canonical_json({"tool": tool, "args": decided if decided is not None else self._decided_args(tool, args)})
@@ -171,9 +171,11 @@ class Guard:
         return None
 
     def _decided_args(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-        """The model's arguments with the declared defaults filled in: what the engine decided on."""
+        """The model's arguments with the declared defaults filled in: what the engine decided on
+        (as given for a tool the policy does not declare: the engine denies it)."""
         decided = dict(args)
-        for p in self.policy.tools[tool].params:
+        declared = self.policy.tools.get(tool)
+        for p in declared.params if declared is not None else ():
             if p.name not in decided and p.default is not None:
                 decided[p.name] = p.default.value
         return decided

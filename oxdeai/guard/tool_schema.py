@@ -56,3 +56,31 @@ def function_names(policy: CheckedPolicy) -> dict[str, str]:
             raise ValueError(f"tool `{tool}` gives the function name `{name}`, longer than 64 characters")
         out[name] = tool
     return out
+
+
+def schema_mismatches(tool: A.ToolDecl, schema: dict[str, Any]) -> list[str]:
+    """How a tool's JSON Schema published elsewhere (an MCP server's `inputSchema`)
+    disagrees with its declaration: a parameter one has and the other has not, a
+    different type or enum, or one the declaration requires but the schema makes
+    optional (a model could omit it, and every such call would be denied). Empty when
+    they agree. A property without a plain `type` is taken as it comes."""
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
+    required = schema.get("required")
+    required = set(required) if isinstance(required, list) else set()
+    declared = {p.name: p for p in tool.params}
+    problems = [f"`{n}` is declared but not in the schema" for n in declared if n not in properties]
+    problems += [f"`{n}` is in the schema but not declared" for n in properties if n not in declared]
+    for name, p in declared.items():
+        theirs = properties.get(name)
+        if not isinstance(theirs, dict):
+            continue
+        ours = _property(p.type)
+        kind = theirs.get("type")
+        if isinstance(kind, str) and kind != ours["type"]:
+            problems.append(f"`{name}` is {ours['type']} in the declaration, {kind} in the schema")
+        if "enum" in ours and isinstance(theirs.get("enum"), list) and set(theirs["enum"]) != set(ours["enum"]):
+            problems.append(f"`{name}` takes {ours['enum']} in the declaration, {theirs['enum']} in the schema")
+        if p.default is None and name not in required:
+            problems.append(f"`{name}` is required in the declaration, optional in the schema")
+    return problems

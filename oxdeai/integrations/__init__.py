@@ -1,3 +1,4 @@
 """Framework adapters over `oxdeai.guard`, one module per framework, each an optional
-extra imported only when its module is: `openai_agents` (`oxdeai[openai-agents]`) and
-`langchain` (`oxdeai[langchain]`, LangChain and LangGraph). docs/integrations.md."""
+extra imported only when its module is: `openai_agents` (`oxdeai[openai-agents]`),
+`langchain` (`oxdeai[langchain]`, LangChain and LangGraph) and `mcp` (`oxdeai[mcp]`, the
+gating proxy `oxdeai mcp-proxy` runs). docs/integrations.md."""

@@ -136,6 +136,12 @@ class RequestSchema:
         self.agent_fields = tuple(f.name for f in agent)
         self.known_tools = sorted(tools)
 
+    def agent_record(self, raw: Any) -> tuple[dict[str, Any], list[Reason]]:
+        """The agent as a decision sees it (the declared fields, defaults filled in), and
+        the reasons it is refused (none when it fits the declaration)."""
+        reasons: list[Reason] = []
+        return _validate_object(raw, self.agent_validator, self.agent_fields, "agent", reasons), reasons
+
     def validate(self, call: Any, context: Any, clock_time: int) -> Request | list[Reason]:
         fast = self.validate_fast(call, context, clock_time)
         return fast if fast is not None else self.validate_slow(call, context, clock_time)

@@ -7,5 +7,5 @@ import importlib
 import os
 
 if os.environ.get("CI") == "true":
-    for module in ("agents", "langchain_core", "langgraph"):
+    for module in ("agents", "langchain_core", "langgraph", "mcp"):
         importlib.import_module(module)
