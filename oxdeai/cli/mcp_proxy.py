@@ -1,9 +1,10 @@
-"""`oxdeai mcp-proxy --policy P.oxp [--store URL] (--agent-id ID | --agent JSON|@file) -- CMD...`:
-an MCP server over stdio that gates every tool call of the real server `CMD` through
-the policy (oxdeai/integrations/mcp.py). Before serving, the verifier decides which
-declared tools this agent can ever be allowed (oxdeai/verifier/reach.py): `tools/list`
-shows those and the ones it cannot decide (`unknown`; their calls are gated all the
-same), and hides the rest. The listing decisions go to stderr, one line per tool.
+"""`oxdeai mcp-proxy --policy P.oxp [--store URL] (--agent-id ID | --agent JSON|@file)
+[--http HOST:PORT] -- CMD...`: an MCP server over stdio (or streamable HTTP) that gates
+every tool call of the real server `CMD` through the policy
+(oxdeai/integrations/mcp.py). Before serving, the verifier decides which declared
+tools this agent can ever be allowed (oxdeai/verifier/reach.py): `tools/list` shows
+those and the ones it cannot decide (`unknown`; their calls are gated all the same),
+and hides the rest. The listing decisions go to stderr, one line per tool.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from oxdeai.verifier.solve import DEFAULT_BUDGET
 @click.option("--agent", "agent_arg", help="The agent record, JSON or @file.")
 @click.option("--budget", type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,
               help="Solver budget per query when deciding which tools to list.")
+@click.option("--http", "http_arg", metavar="HOST:PORT",
+              help="Serve over streamable HTTP at http://HOST:PORT/mcp instead of stdio.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def mcp_proxy(policy_path: str, store_url: str, agent_id: str | None, agent_arg: str | None, budget: int,
-              command: tuple[str, ...]) -> None:
+              http_arg: str | None, command: tuple[str, ...]) -> None:
     """Serve an MCP server over stdio that gates every tool call of the real one."""
     try:
         from oxdeai.guard import Guard
@@ -40,6 +43,7 @@ def mcp_proxy(policy_path: str, store_url: str, agent_id: str | None, agent_arg:
         fail_usage(f"the MCP proxy needs the MCP SDK ({exc}): pip install 'oxdeai[mcp]'")
     if (agent_id is None) == (agent_arg is None):
         fail_usage("give exactly one of --agent-id or --agent")
+    http = _host_port(http_arg) if http_arg is not None else None
     policy = load_for_command(policy_path)
     raw = {"id": agent_id} if agent_id is not None else parse_json(read_argument(agent_arg or "", "agent"), "the agent")
     try:
@@ -52,11 +56,18 @@ def mcp_proxy(policy_path: str, store_url: str, agent_id: str | None, agent_arg:
                    + "; ".join(message for _, _, message in problems))
     visible = _listed_tools(policy, agent, budget)
     try:
-        asyncio.run(run_proxy(Guard(engine, agent=agent), list(command), visible))
+        asyncio.run(run_proxy(Guard(engine, agent=agent), list(command), visible, http))
     except UpstreamError as exc:
         click.echo(f"oxdeai mcp-proxy: error: {exc}", err=True)
         sys.exit(EXIT_PROBLEM)
     sys.exit(EXIT_OK)
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail_usage(f"--http takes HOST:PORT (e.g. 127.0.0.1:8765), not `{value}`")
+    return host.strip("[]"), int(port)
 
 
 def _listed_tools(policy: Any, agent: dict[str, Any], budget: int) -> set[str]:

@@ -3,7 +3,7 @@ every `tools/call` decided by `oxdeai.guard` before it can reach the real server
 
 Contract: `run_proxy(guard, command, visible)` starts the upstream server (`command`, a
 subprocess inheriting the environment), connects to it as an MCP client, and serves
-its own client on stdin/stdout with what the upstream offers — tools, resources,
+its own client on stdin/stdout (or over streamable HTTP) with what the upstream offers — tools, resources,
 resource templates, prompts, completions — forwarded as they are, except:
   - `tools/list` lists only the upstream tools named in `visible` (the CLI passes the
     tools the policy declares and can ever allow for this agent; verifier/reach.py);
@@ -22,7 +22,11 @@ guard was built (`--agent-id` / `--agent`), never read from the call.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import mcp.types as types
@@ -141,19 +145,48 @@ def proxy_server(proxy: GatingProxy) -> Server[Any]:
                   **handlers)
 
 
-async def run_proxy(guard: Guard, command: list[str], visible: set[str]) -> None:
-    """Serve on this process's stdin/stdout until the client closes it. `UpstreamError`
-    when the upstream cannot be started or closes its connection."""
+async def run_proxy(guard: Guard, command: list[str], visible: set[str],
+                    http: tuple[str, int] | None = None) -> None:
+    """Serve on this process's stdin/stdout until the client closes it — or, with `http`
+    (host, port), over streamable HTTP at `http://HOST:PORT/mcp` until stopped (SIGINT
+    or SIGTERM), every session through the one upstream connection and guard.
+    `UpstreamError` when the upstream cannot be started, closes its connection, or
+    publishes tools that do not match their declarations."""
     upstream = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     try:
         async with Client(upstream, cache=None) as client:
             proxy = GatingProxy(guard, client, visible)
             await proxy.check_declarations()
             server = proxy_server(proxy)
+            if http is not None:
+                await _serve_http(server, *http)
+                return
             async with stdio_server() as (read, write):
                 await server.run(read, write, server.create_initialization_options())
     except* (OSError, MCPError, UpstreamError) as group:
         raise UpstreamError(f"the server `{command[0]}`: {_innermost(group)}") from None
+
+
+async def _serve_http(server: Server[Any], host: str, port: int) -> None:
+    """uvicorn until SIGINT or SIGTERM, which end it gracefully and let the caller close
+    the upstream (uvicorn itself would raise the signal again once it stopped, killing
+    the process before the upstream is shut down)."""
+    import uvicorn  # the MCP SDK's own dependency
+
+    class Quiet(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, setattr, self, "should_exit", True)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    app = server.streamable_http_app(host=host)  # with the SDK's DNS-rebinding protection on loopback
+    await Quiet(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
 
 
 def _innermost(exc: BaseException) -> BaseException:

@@ -6,8 +6,13 @@ the server's side."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +127,39 @@ def test_a_server_whose_tools_drifted_from_the_declarations_is_refused_at_start(
                     "`pay.charge`: `memo` is in the schema but not declared",
                     "`pay.charge`: `amount` is integer in the declaration, string in the schema"):
         assert problem in output, output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_the_proxy_over_streamable_http_on_loopback(tmp_path: Path) -> None:
+    port = _free_port()
+    params = _params(tmp_path, example.AGENT)
+    split = params.args.index("--")  # the proxy's options, then the real server's command
+    proxy = subprocess.Popen([params.command, *params.args[:split], "--http", f"127.0.0.1:{port}",
+                              *params.args[split:]], env={**os.environ, **params.env}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until uvicorn listens (the proxy first asks the verifier what to list)
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            assert proxy.poll() is None and time.monotonic() < deadline, "the proxy did not start listening"
+            time.sleep(0.2)
+
+        async def body(client: Client) -> tuple[list[str], types.CallToolResult, types.CallToolResult]:
+            listed = sorted(t.name for t in (await client.list_tools()).tools)
+            return (listed, await client.call_tool("mail.send", {"to": "ann@customer.example"}),
+                    await client.call_tool("pay.charge", {"amount": 5, "to": "card-1"}))
+
+        listed, mail, charge = _session(f"http://127.0.0.1:{port}/mcp", body)
+    finally:
+        proxy.terminate()
+        _, stderr = proxy.communicate(timeout=30)
+    assert listed == ["pay.charge", "pay.slow"]
+    assert mail.is_error and "DENIED mail.send" in example.text_of(mail)  # the free tier may not mail
+    assert not charge.is_error and example.text_of(charge) == "charged 5 to card-1"
+    assert [c["tool"] for c in _reached(tmp_path)] == ["pay.charge"]
+    assert proxy.returncode == 0 and "Traceback" not in stderr, stderr
