@@ -272,6 +272,17 @@ def test_completion_errors_change_nothing() -> None:
     assert engine.export_state() == state
 
 
+def test_a_completion_from_another_agent_is_refused_and_changes_nothing() -> None:
+    engine = make()
+    d = buy(engine, price=100)
+    state = engine.export_state()
+    with pytest.raises(CompletionError, match="made for another agent"):
+        engine.complete(d.decision_id, "failed", T0 + 1, agent={"id": "a2", "role": "buyer"})
+    assert engine.export_state() == state  # no refund for the impostor
+    engine.complete(d.decision_id, "failed", T0 + 1, agent={**AGENT, "undeclared": "ignored"})
+    assert engine.export_state()["spent"]["a1"]["value"] == 0
+
+
 def test_concurrency_lease_expires_at_first_event_after_it() -> None:
     engine = make()
     run = {"tool": "ops.run", "args": {"job": "j"}}

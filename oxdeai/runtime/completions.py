@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oxdeai.dsl.types import HOST_OUTCOMES, is_time
 from oxdeai.runtime.entries import effect_writes, out_of_range
 from oxdeai.runtime.interpreter import Ctx
 from oxdeai.runtime.plans import EffectPlan, StatePlan
@@ -25,6 +26,14 @@ class CompletionError(Exception):
 class CompletionStoreError(CompletionError, StoreError):
     """The store failed during a completion: nothing was applied, and it may be retried.
     Both `except CompletionError` and `except StoreError` catch it."""
+
+
+def check_completion(outcome: Any, time: Any) -> None:
+    """A completion's outcome and time as a host reports them; `CompletionError` if unfit."""
+    if outcome not in HOST_OUTCOMES:
+        raise CompletionError(f"outcome must be one of {', '.join(HOST_OUTCOMES)}, not {outcome!r}")
+    if time is not None and not is_time(time):
+        raise CompletionError(f"time must be an integer number of Unix seconds from 0 to 2^53 − 1, not {time!r}")
 
 
 def completion_writes(on_complete: tuple[EffectPlan, ...], states: dict[str, StatePlan], ctx: Ctx,

@@ -19,9 +19,9 @@ from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
-from oxdeai.dsl.types import EXPIRED, HOST_OUTCOMES, is_time
+from oxdeai.dsl.types import EXPIRED
 from oxdeai.runtime import state_files
-from oxdeai.runtime.completions import CompletionError, CompletionStoreError, completion_writes
+from oxdeai.runtime.completions import CompletionError, CompletionStoreError, check_completion, completion_writes
 from oxdeai.runtime.entries import effect_writes, entry_value, no_state, out_of_range, stamped, state_key, store_clock
 from oxdeai.runtime.interpreter import Ctx, compile_expr, eval_expr
 from oxdeai.runtime.models import Decision, Effect, PolicyRef, Reason
@@ -270,13 +270,14 @@ class Engine:
 
     # ---- completions -------------------------------------------------------------
 
-    def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
-        """Report that an allowed call finished; applies its `on complete` effects once."""
-        if outcome not in HOST_OUTCOMES:
-            raise CompletionError(f"outcome must be one of {', '.join(HOST_OUTCOMES)}, not {outcome!r}")
-        if time is not None and not is_time(time):
-            raise CompletionError(f"time must be an integer number of Unix seconds from 0 to 2^53 − 1, not {time!r}")
+    def complete(self, decision_id: str, outcome: str = "ok", time: int | None = None,
+                 agent: dict[str, Any] | None = None) -> tuple[Effect, ...]:
+        """Report that an allowed call finished; applies its `on complete` effects once.
+        `agent`: the record the caller is trusted as (a server's credential); the call must
+        have been decided for it (its declared fields), else `CompletionError`, nothing changed."""
+        check_completion(outcome, time)
         now = self.clock() if time is None else time
+        owner = self.schema.agent_record(agent)[0] if agent is not None else None
 
         def step(store: StateStore) -> tuple[Any, Changes | None]:
             changes = Changes()
@@ -290,6 +291,8 @@ class Engine:
             pending = changes.pending.get(seq) or store.pending(seq)
             if pending is None:
                 return CompletionError(f"decision `{decision_id}` was denied; only allowed calls complete"), written
+            if owner is not None and owner != pending.agent:
+                return CompletionError(f"decision `{decision_id}` was made for another agent"), written
             if pending.completed is not None:
                 return CompletionError(f"decision `{decision_id}` was already completed ({pending.completed})"), \
                     written
@@ -314,11 +317,12 @@ class Engine:
         """`decide`, never blocking the loop on a store round trip (the memory store has none)."""
         return await asyncio.to_thread(self.decide, call, context) if self.store.durable else self.decide(call, context)
 
-    async def acomplete(self, decision_id: str, outcome: str = "ok", time: int | None = None) -> tuple[Effect, ...]:
+    async def acomplete(self, decision_id: str, outcome: str = "ok", time: int | None = None,
+                        agent: dict[str, Any] | None = None) -> tuple[Effect, ...]:
         """`complete`, as `adecide` decides."""
         if self.store.durable:
-            return await asyncio.to_thread(self.complete, decision_id, outcome, time)
-        return self.complete(decision_id, outcome, time)
+            return await asyncio.to_thread(self.complete, decision_id, outcome, time, agent)
+        return self.complete(decision_id, outcome, time, agent)
 
     def _complete_one(self, store: StateStore, seq: int, pending: Pending, outcome: str, now: int,
                       changes: Changes) -> tuple[Effect, ...]:

@@ -1,0 +1,50 @@
+"""`oxdeai serve POLICY --keys FILE [--store URL] [--host H] [--port P] [--log FILE|-] [--workers N]`:
+the HTTP decision service (oxdeai/server/, docs/serve.md). The policy, the keys file and
+the store are checked before uvicorn starts: a problem is exit 2 with the place and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from oxdeai.cli.common import EXIT_OK, fail_usage
+
+
+@click.command()
+@click.argument("policy")
+@click.option("--keys", "keys_path", required=True,
+              help="The keys file: credentials (their SHA-256) and the agent record each decides as.")
+@click.option("--store", "store_url", default="memory://", show_default=True,
+              help="Where state lives: memory://, sqlite:///PATH or redis://HOST:PORT/DB.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8181, show_default=True)
+@click.option("--log", "log_path", help="Append the decision log to this file (- for stdout).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="uvicorn worker processes (a shared store: SQLite or Redis).")
+def serve(policy: str, keys_path: str, store_url: str, host: str, port: int, log_path: str | None,
+          workers: int) -> None:
+    """Serve decisions over HTTP: POST /v1/decide, /v1/complete; health, metrics, OpenAPI."""
+    try:
+        import prometheus_client  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        fail_usage(f"the decision service needs its extra ({exc}): pip install 'oxdeai[serve]'")
+    from oxdeai.server.main import ENVIRONMENT, Settings, SetupError, build_service
+
+    keys_path = keys_path[1:] if keys_path.startswith("@") else keys_path
+    if workers > 1 and store_url.startswith("memory:"):
+        fail_usage("several workers need a shared store (sqlite:///PATH or redis://...): each would count alone")
+    settings = Settings(policy=policy, keys=keys_path, store=store_url, log=log_path)
+    try:
+        build_service(settings).log.close()  # everything checked once here, before any worker starts
+    except SetupError as exc:
+        fail_usage(str(exc))
+    os.environ[ENVIRONMENT] = settings.to_environment()
+    click.echo(f"oxdeai serve: {policy} on http://{host}:{port} ({workers} worker(s), store {store_url})", err=True)
+    uvicorn.run("oxdeai.server.main:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+    sys.exit(EXIT_OK)

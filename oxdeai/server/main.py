@@ -1,0 +1,84 @@
+"""Building a service from its settings: what `oxdeai serve` checks before it starts,
+and what each uvicorn worker runs (`app_from_environment`, a factory uvicorn imports).
+
+Contract: `Settings` is everything a worker needs, passed to workers as JSON in the
+environment variable OXDEAI_SERVE_SETTINGS. `build_service(settings)` loads the
+policy, the keys file and the store, or raises `SetupError` with the place and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from oxdeai.dsl.diagnostics import render
+from oxdeai.dsl.policy import CheckedPolicy, compile_source, read_source
+from oxdeai.runtime.engine import Engine
+from oxdeai.runtime.store import StoreError
+from oxdeai.runtime.store_urls import open_store
+from oxdeai.server.keys import KeysError, load_keys
+from oxdeai.server.log import DecisionLog
+from oxdeai.server.service import Service
+
+ENVIRONMENT = "OXDEAI_SERVE_SETTINGS"
+
+
+class SetupError(Exception):
+    """The service cannot start; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    policy: str
+    keys: str  # the keys file's path
+    store: str = "memory://"
+    log: str | None = None  # a file, "-" for stdout, None for no decision log
+    max_body: int = 64 * 1024
+
+    def to_environment(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def load_policy_file(path: str) -> CheckedPolicy:
+    text, diagnostics = read_source(path)
+    policy = None
+    if text is not None:
+        policy, diagnostics = compile_source(text, path)
+    if policy is None:
+        raise SetupError("\n".join(render(d, path, text or "") for d in diagnostics if d.is_error))
+    return policy
+
+
+def build_service(settings: Settings) -> Service:
+    if not Path(settings.policy).is_file():
+        raise SetupError(f"no policy file `{settings.policy}`")
+    policy = load_policy_file(settings.policy)
+    try:
+        store = open_store(settings.store, policy)
+    except StoreError as exc:
+        raise SetupError(str(exc)) from None
+    engine = Engine(policy, store=store)
+    try:
+        text = Path(settings.keys).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SetupError(f"cannot read the keys file `{settings.keys}`: {exc}") from None
+    try:
+        keys = load_keys(text, lambda record: [m for _, _, m in engine.schema.agent_record(record)[1]])
+    except KeysError as exc:
+        raise SetupError(f"{settings.keys}: {exc}") from None
+    try:
+        log = DecisionLog(settings.log)
+    except OSError as exc:
+        raise SetupError(f"cannot open the decision log `{settings.log}`: {exc}") from None
+    return Service(engine, keys, log)
+
+
+def app_from_environment() -> Any:
+    """The app one uvicorn worker serves, from the settings `oxdeai serve` put in the environment."""
+    from oxdeai.server.app import build_app
+
+    settings = Settings(**json.loads(os.environ[ENVIRONMENT]))
+    return build_app(build_service(settings), settings.max_body)

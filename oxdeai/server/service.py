@@ -1,0 +1,146 @@
+"""One decision or completion end to end: credential, body, engine, metrics, log.
+
+Contract: `Service.decide(caller, body)` and `complete(caller, body)` answer
+`(status, JSON bytes)` and never raise. The body is validated against its model
+(models.py): not JSON, or not that shape, is 400 with the reason. A decision is made
+with the caller's agent record and the service's clock, never anything from the body;
+its answer is the engine's decision JSON (a store that is down is a DENY
+`store_unavailable`, 200). A completion must name a call decided for the same agent
+record (409 otherwise; 503 when the store failed and nothing was applied). Each
+decision and completion is one line of the decision log and is counted in the metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import time as timer
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from oxdeai.dsl.policy import CheckedPolicy
+from oxdeai.guard.tool_schema import json_schema
+from oxdeai.runtime.completions import CompletionError, CompletionStoreError
+from oxdeai.runtime.engine import Engine
+from oxdeai.runtime.models import canonical_json
+from oxdeai.server.keys import Caller, Keys
+from oxdeai.server.log import DecisionLog
+from oxdeai.server.metrics import Metrics
+from oxdeai.server.models import CompleteBody, DecideBody, PolicyInfo
+
+Answer = tuple[int, bytes]
+
+
+def error(status: int, message: str) -> Answer:
+    return status, canonical_json({"error": message})
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One policy version and the engine deciding by it; swapped whole on a reload."""
+
+    policy: CheckedPolicy
+    engine: Engine
+
+    def info(self) -> bytes:
+        p = self.policy
+        return PolicyInfo(name=p.name, version=p.version, sha256=p.sha256,
+                          tools={name: json_schema(tool) for name, tool in p.tools.items()}).model_dump_json().encode()
+
+
+class Service:
+    def __init__(self, engine: Engine, keys: Keys, log: DecisionLog | None = None) -> None:
+        self.current = Serving(engine.policy, engine)
+        self.keys = keys
+        self.log = log or DecisionLog(None)
+        self.metrics = Metrics()
+        self.metrics.serving(engine.policy.name, engine.policy.version, engine.policy.sha256)
+
+    async def decide(self, caller: Caller, raw: bytes) -> Answer:
+        started = timer.perf_counter()
+        body = _parse(DecideBody, raw)
+        if isinstance(body, tuple):
+            self.metrics.rejected.labels("400").inc()
+            return body
+        if caller.agent is None:
+            return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
+        serving = self.current  # a reload mid-call does not change the version this call is decided by
+        call: dict[str, Any] = {"tool": body.tool, "args": body.args}
+        if body.nonce is not None:
+            call["nonce"] = body.nonce
+        if body.idempotency_key is not None:
+            call["idempotency_key"] = body.idempotency_key
+        decision = await serving.engine.adecide(call, {"agent": caller.agent})
+        answer = decision.to_json()
+        self.metrics.decided(decision, body.tool in serving.policy.tools, timer.perf_counter() - started)
+        if self.log.enabled:  # canonical: the keys in order, the decision's own bytes inside
+            self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"decision":' + answer
+                           + b',"event":"decision"}')
+        return 200, answer
+
+    async def complete(self, caller: Caller, raw: bytes) -> Answer:
+        body = _parse(CompleteBody, raw)
+        if isinstance(body, tuple):
+            self.metrics.rejected.labels("400").inc()
+            return body
+        if caller.agent is None:
+            return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
+        try:
+            effects = await self.current.engine.acomplete(body.decision_id, body.outcome, None, caller.agent)
+        except CompletionStoreError:
+            self.metrics.store_errors.labels("complete").inc()
+            self.metrics.completions.labels(body.outcome, "store_unavailable").inc()
+            return error(503, "the state store is unavailable: nothing was applied; retry the completion")
+        except CompletionError as exc:
+            self.metrics.completions.labels(body.outcome, "refused").inc()
+            return error(409, str(exc))
+        self.metrics.completions.labels(body.outcome, "applied").inc()
+        answer = canonical_json({"decision_id": body.decision_id, "outcome": body.outcome, "effects": [
+            {"state": s, "key": k or None, "before": b, "after": a} for s, k, b, a in effects]})
+        self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"completion":' + answer
+                       + b',"event":"completion"}')
+        return 200, answer
+
+    def ready(self) -> dict[str, str]:
+        """What keeps the service from being ready (empty when ready)."""
+        problems = {}
+        try:
+            self.current.engine.store_clock()  # one round trip through the store's step
+        except Exception as exc:  # any store failure: not ready, and why
+            problems["store"] = f"the state store does not answer: {str(exc)[:200]}"
+        if not self.log.healthy:
+            problems["log"] = self.log.problem or "the decision log cannot be written"
+        return problems
+
+
+def _parse(model: type[DecideBody] | type[CompleteBody], raw: bytes) -> Any:
+    """The body as `model`, or the 400 answer that says what is wrong with it. Strict
+    JSON: an object naming a key twice is refused (parsers disagree on which one wins,
+    so what was decided could differ from what runs), and so are NaN and Infinity."""
+    try:
+        data = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
+        return error(400, f"the body is not valid JSON: {str(exc)[:200]}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "the body"
+        if first.get("type") == "extra_forbidden" and where in ("agent", "time", "context"):
+            return error(400, f"`{where}` is not taken from the body: the agent is the credential's, the time "
+                              "the service's clock")
+        return error(400, f"`{where}`: {first.get('msg', 'invalid')}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {json.dumps(key)[:80]} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"`{name}` is not JSON")

@@ -1,0 +1,50 @@
+"""`oxdeai serve` on a real Redis that goes away and comes back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import PRO, Served
+from tests.stores.test_redis import RedisServer
+
+
+def test_readyz_follows_the_store_and_a_store_that_is_down_denies(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no redis-server is installed: .ci/run should have installed it")
+        pytest.skip("no redis-server binary on this machine")
+    redis = RedisServer(tmp_path, "--appendonly", "yes")  # the data survives the restart below
+    redis.start()
+    served = Served(tmp_path, redis.url())
+    try:
+        def charge() -> dict[str, object]:
+            return served.decide(PRO, tool="pay.charge", args={"amount": 10, "to": "acct"}, nonce=uuid.uuid4().hex,
+                                 idempotency_key=uuid.uuid4().hex).json()  # type: ignore[no-any-return]
+
+        first = charge()
+        assert first["decision"] == "ALLOW" and served.http.get("/readyz").status_code == 200
+        redis.stop()
+        down = served.http.get("/readyz")
+        assert down.status_code == 503 and "store" in down.json()["checks"]
+        denied = served.decide(PRO, tool="pay.charge", args={"amount": 10, "to": "acct"}, nonce="n-down",
+                               idempotency_key="k-down")
+        assert denied.status_code == 200 and denied.json()["reasons"][0]["code"] == "store_unavailable"
+        completion = served.http.post("/v1/complete", json={"decision_id": first["decision_id"]}, headers=PRO)
+        assert completion.status_code == 503 and "retry" in completion.json()["error"]
+        assert served.metric("oxdeai_store_errors_total", operation="decide") == 1
+        redis.start()
+        assert served.http.get("/readyz").json() == {"ok": True, "checks": {}}
+        after = charge()
+        assert after["decision"] == "ALLOW"
+        assert {e["state"]: e["before"] for e in after["effects"]}["spent"] == 10  # the spend survived
+        assert served.http.post("/v1/complete", json={"decision_id": first["decision_id"]},
+                                headers=PRO).status_code == 200  # the retried completion applies now
+    finally:
+        stderr = served.stop()
+        redis.stop()
+    assert "Traceback" not in stderr, stderr
