@@ -38,3 +38,30 @@ def test_keys_sort_by_utf16_code_units_not_code_points() -> None:
 @given(values)
 def test_canonical_json_matches_the_reference(value: Any) -> None:
     assert canonical_json(value) == reference(value)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=8)
+       | st.integers(-(2**70), 2**70))
+def test_any_text_and_ints_past_64_bits_give_the_reference_bytes(value: Any) -> None:
+    """Every code point orjson escapes or not as the standard library does; an int orjson
+    refuses (past 64 bits) takes the standard library's path. (Lone surrogates never get
+    here: a request holding one is `invalid_request`, and reason texts escape them.)"""
+    assert canonical_json({"k": [value]}) == json.dumps({"k": [value]}, ensure_ascii=False, separators=(",", ":"),
+                                                        allow_nan=False).encode("utf-8")
+
+
+def test_a_decisions_json_is_its_pydantic_model_dumped() -> None:
+    from oxdeai import load_policy
+    from oxdeai.runtime.engine import Engine
+    from tests.conftest import EXAMPLES
+    engine = Engine(load_policy(EXAMPLES / "shop.oxp"))
+    agent = {"agent": {"id": "a1", "tier": "pro"}, "time": 1_764_000_000}
+    calls = [{"tool": "pay.charge", "args": {"amount": 60, "to": "x"}, "nonce": "1", "idempotency_key": "k"},
+             {"tool": "pay.charge", "args": {"amount": 60, "to": "x"}, "nonce": "2", "idempotency_key": "k2"},
+             {"tool": "pay.charge", "args": {"amount": 60, "to": "x"}, "nonce": "3", "idempotency_key": "k"},
+             {"tool": "mail.send", "args": {"to": "a@rival.example"}, "nonce": "4"},
+             {"tool": "nope", "args": {"\ud800": 1}}]
+    for call in calls:
+        decision = engine.decide(call, agent)
+        assert decision.to_dict() == decision.model().model_dump(mode="json")
+        assert decision.to_json() == reference(decision.model().model_dump(mode="json"))

@@ -2,7 +2,8 @@
 
 Contract: `canonical_json` is RFC 8785 for the values the language has (ints
 within +-(2^53-1), strings, bools, null, lists, objects): keys sorted by UTF-16
-code units, no white space, UTF-8. Every hash is SHA-256 over it. A `Decision`
+code units, no white space, UTF-8 (orjson writes it when every key is ASCII, the
+standard library otherwise; a property test holds both to a reference). Every hash is SHA-256 over it. A `Decision`
 is cheap to build on the hot path; its hashes, id and pydantic model are
 computed when first asked for, and are the same bytes in every process.
 """
@@ -14,6 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 
@@ -44,7 +46,10 @@ _sorted_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow
 
 def canonical_json(value: Any) -> bytes:
     if _ascii_keys(value):  # the common case: the encoder's own key sort is the right one
-        return _sorted_json(value).encode("utf-8")
+        try:  # orjson writes exactly these bytes for these values, about ten times faster
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # a lone surrogate, an int past 64 bits, a key that is not a string
+            return _sorted_json(value).encode("utf-8")
     return _plain_json(_sorted(value)).encode("utf-8")
 
 
@@ -204,7 +209,16 @@ class Decision:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model().model_dump(mode="json")
+        """`model().model_dump(mode="json")`, built directly (a test holds the two equal)."""
+        policy = self.policy
+        return {"decision": self.decision, "allowed": self.allowed, "decision_id": self.decision_id,
+                "tool": self.tool,
+                "reasons": [{"code": c, "name": n, "message": m} for c, n, m in self.reasons],
+                "allowed_by": list(self.allowed_by),
+                "effects": [{"state": s, "key": k or None, "before": b, "after": a} for s, k, b, a in self.effects],
+                "policy": {"name": policy.name, "version": policy.version, "sha256": policy.sha256},
+                "request_hash": self.request_hash, "state_hash": self.state_hash, "time": self.time,
+                "repeat": self.repeat}
 
     def to_json(self) -> bytes:
         """Canonical JSON bytes: identical inputs give identical bytes."""
