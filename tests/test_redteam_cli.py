@@ -158,7 +158,7 @@ def test_a_write_outside_the_json_domain_is_denied_and_the_verifier_knows() -> N
     assert result.status == "violated"  # the engine refuses it at the edge of the domain, and verify says so
 
 
-def test_times_and_values_outside_the_json_domain_never_reach_the_store() -> None:
+def test_times_and_values_outside_the_json_domain_never_reach_the_store(tmp_path: Path) -> None:
     engine = Engine(load_policy(PAYMENTS))
     call = transfer(10, "z")
     decision = engine.decide({k: v for k, v in call.items() if k not in ("agent", "time")},
@@ -166,6 +166,6 @@ def test_times_and_values_outside_the_json_domain_never_reach_the_store() -> Non
     for bad in (2**64 + 1, -1, True):
         with pytest.raises(CompletionError, match="time must be"):
             engine.complete(decision.decision_id, "ok", bad)  # type: ignore[arg-type]
-    code, out = run_cli("state", "set", "--store", "memory://", "--policy", PAYMENTS, "daily_spend", "agent-7", "5",
-                        "--time", str(2**64))
+    code, out = run_cli("state", "set", "--store", f"sqlite:///{tmp_path / 'state.db'}", "--policy", PAYMENTS,
+                        "daily_spend", "agent-7", "5", "--time", str(2**64))
     assert code == 2 and "write time" in out

@@ -253,6 +253,19 @@ def test_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_cli("verify", str(tmp_path / "missing.oxp"))[0] == 2
 
 
+def test_a_file_that_does_not_compile_does_not_stop_the_others(tmp_path: Path) -> None:
+    broken, good = tmp_path / "broken.oxp", tmp_path / "good.oxp"
+    broken.write_text(HEAD + "allow s on pay.send when\n")
+    good.write_text(HEAD + BUDGET_OK)
+    code, out = run_cli("verify", str(broken), str(good))
+    assert code == 1 and f"{broken}: does not compile; not verified" in out
+    assert f"{good}: " in out and "proved, 0 violated, 0 unknown" in out  # the good file was verified
+    code, out = run_cli("verify", "--format", "json", str(broken), str(good))
+    document = json.loads(out[out.index("{"):])
+    assert code == 1 and [f["path"] for f in document["files"]] == [str(broken), str(good)]
+    assert document["files"][0]["diagnostics"] and document["files"][1]["results"]
+
+
 def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     policy = tmp_path / "p.oxp"

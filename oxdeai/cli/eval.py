@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
+from oxdeai.cli.common import EXIT_OK, STORE_HELP, fail_usage, load_for_command, parse_json, read_argument
 from oxdeai.dsl.types import HOST_OUTCOMES
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.models import canonical_json
@@ -64,7 +64,7 @@ class _TraceClock:
 @click.option("--trace", "trace_arg", help="A JSON-lines trace of requests and completions, as @file.")
 @click.option("--state", "state_arg", help="A state file (JSON), or @file.")
 @click.option("--store", "store_url", default="memory://", show_default=True,
-              help="Where state lives: memory:// or sqlite:///PATH.")
+              help=STORE_HELP)
 def eval_command(file: str, request_arg: str | None, trace_arg: str | None, state_arg: str | None,
                  store_url: str) -> None:
     """Decide one request, or run a trace against one engine."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from oxdeai.cli.common import EXIT_OK, EXIT_PROBLEM, fail_usage, load_for_command, parse_json, read_argument
+from oxdeai.cli.common import EXIT_OK, EXIT_PROBLEM, STORE_HELP, fail_usage, load_for_command, parse_json, read_argument
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
@@ -25,7 +25,7 @@ from oxdeai.verifier.solve import DEFAULT_BUDGET
 @click.command(name="mcp-proxy", context_settings={"allow_interspersed_args": False})
 @click.option("--policy", "policy_path", required=True, help="The policy every tool call is decided by.")
 @click.option("--store", "store_url", default="memory://", show_default=True,
-              help="Where state lives: memory://, sqlite:///PATH or redis://HOST:PORT/DB.")
+              help=STORE_HELP)
 @click.option("--agent-id", help="The agent's id (the whole agent record is {\"id\": ID}).")
 @click.option("--agent", "agent_arg", help="The agent record, JSON or @file.")
 @click.option("--budget", type=click.IntRange(min=1), default=DEFAULT_BUDGET, show_default=True,

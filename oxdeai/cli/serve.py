@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from oxdeai.cli.common import EXIT_OK, fail_usage
+from oxdeai.cli.common import EXIT_OK, STORE_HELP, fail_usage
 
 
 @click.command()
@@ -18,14 +18,16 @@ from oxdeai.cli.common import EXIT_OK, fail_usage
 @click.option("--keys", "keys_path", required=True,
               help="The keys file: credentials (their SHA-256) and the agent record each decides as.")
 @click.option("--store", "store_url", default="memory://", show_default=True,
-              help="Where state lives: memory://, sqlite:///PATH or redis://HOST:PORT/DB.")
+              help=STORE_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8181, show_default=True)
 @click.option("--log", "log_path", help="Append the decision log to this file (- for stdout).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="uvicorn worker processes (a shared store: SQLite or Redis).")
+@click.option("--refuse-unknown", is_flag=True,
+              help="A reload refuses a version with any property unknown, not only violated.")
 def serve(policy: str, keys_path: str, store_url: str, host: str, port: int, log_path: str | None,
-          workers: int) -> None:
+          workers: int, refuse_unknown: bool) -> None:
     """Serve decisions over HTTP: POST /v1/decide, /v1/complete; health, metrics, OpenAPI."""
     try:
         import prometheus_client  # noqa: F401
@@ -38,7 +40,8 @@ def serve(policy: str, keys_path: str, store_url: str, host: str, port: int, log
     keys_path = keys_path[1:] if keys_path.startswith("@") else keys_path
     if workers > 1 and store_url.startswith("memory:"):
         fail_usage("several workers need a shared store (sqlite:///PATH or redis://...): each would count alone")
-    settings = Settings(policy=policy, keys=keys_path, store=store_url, log=log_path)
+    settings = Settings(policy=policy, keys=keys_path, store=store_url, log=log_path, workers=workers,
+                        refuse_unknown=refuse_unknown)
     try:
         build_service(settings).log.close()  # everything checked once here, before any worker starts
     except SetupError as exc:

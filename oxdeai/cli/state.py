@@ -8,17 +8,21 @@ from typing import Any
 
 import click
 
-from oxdeai.cli.common import EXIT_OK, fail_usage, load_for_command, parse_json, read_argument
+from oxdeai.cli.common import EXIT_OK, EXIT_PROBLEM, fail_usage, load_for_command, parse_json, read_argument
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
 
-STORE = click.option("--store", "store_url", required=True, help="memory:// or sqlite:///PATH")
+STORE = click.option("--store", "store_url", required=True,
+                     help="The durable store: sqlite:///PATH or redis://[:PASSWORD@]HOST:PORT/DB (rediss://, unix://).")
 POLICY = click.option("--policy", "policy_path", required=True, help="The policy the store belongs to.")
 
 
 def _engine(store_url: str, policy_path: str, migrate: bool = False) -> Engine:
+    if store_url.startswith("memory:"):
+        fail_usage("`oxdeai state` works on a durable store (sqlite:///PATH or redis://...): memory:// holds "
+                   "nothing between two commands, so a change would be lost as it is made")
     policy = load_for_command(policy_path)
     try:
         return Engine(policy, store=open_store(store_url, policy, migrate))
@@ -127,4 +131,31 @@ def import_state(store_url: str, policy_path: str, source: str, migrate: bool) -
     except StoreError as exc:
         fail_usage(str(exc))
     click.echo("imported")
+    sys.exit(EXIT_OK)
+
+
+@state.command(name="rollout")
+@STORE
+@click.option("--from", "old_path", required=True, help="The version of the policy the store was written by.")
+@click.option("--policy", "new_path", required=True, help="The new version to roll the store over to.")
+@click.option("--refuse-unknown", is_flag=True, help="Refuse a new version with any property unknown.")
+def rollout(store_url: str, old_path: str, new_path: str, refuse_unknown: bool) -> None:
+    """Roll the store over to a new version of its policy, state by state (exit 1: refused)."""
+    from oxdeai.runtime.rollout import RolloutRefused, roll_over
+    from oxdeai.verifier.properties import rollout_problems
+
+    old_engine = _engine(store_url, old_path)
+    new = load_for_command(new_path)
+    problems = rollout_problems(new, refuse_unknown)
+    try:
+        if problems:
+            raise RolloutRefused(problems)
+        engine, plan = roll_over(old_engine, new, lambda policy: open_store(store_url, policy, migrate=True))
+    except RolloutRefused as exc:
+        click.echo(json.dumps({"refused": exc.problems}, indent=2, ensure_ascii=False))
+        sys.exit(EXIT_PROBLEM)
+    except StoreError as exc:
+        fail_usage(str(exc))
+    click.echo(json.dumps({"from": old_engine.policy.sha256, "to": engine.policy.sha256, **plan.to_json()},
+                          indent=2, ensure_ascii=False))
     sys.exit(EXIT_OK)

@@ -1,7 +1,8 @@
 """`oxdeai verify FILE... [--format text|json|sarif] [--budget N] [--timeout S]`.
 
-Exit 0 when every property is proved, 1 when a policy has errors or a property is
-violated, 3 when some are unknown and none violated, 70 when a counterexample did
+Every file is verified that compiles; one that does not is reported (its
+diagnostics) and the others still run. Exit 0 when every property is proved, 1 when
+a policy has errors or a property is violated, 3 when some are unknown and none violated, 70 when a counterexample did
 not replay (an internal error: both sides are printed).
 """
 
@@ -13,8 +14,17 @@ from typing import Any
 
 import click
 
-from oxdeai.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_UNKNOWN, load_for_command
+from oxdeai.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_PROBLEM,
+    EXIT_UNKNOWN,
+    compile_for_command,
+    print_diagnostics,
+    require_file,
+)
 from oxdeai.cli.sarif import to_sarif
+from oxdeai.dsl.diagnostics import render
 from oxdeai.verifier.properties import Result, verify_policy
 from oxdeai.verifier.replay import ReplayError, eval_command
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
@@ -30,9 +40,21 @@ from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
               help="Seconds per query: a wall-clock backstop, far above what the budget costs.")
 def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> None:
     """Prove every invariant, assertion and check, or show a counterexample."""
-    policies = [load_for_command(path) for path in files]
+    for path in files:
+        require_file(path)
     done: list[tuple[str, str, list[Result]]] = []
-    for path, policy in zip(files, policies, strict=True):
+    broken: list[dict[str, Any]] = []  # files that do not compile: reported, and the others still verified
+    for path in files:
+        policy, diagnostics, text = compile_for_command(path)
+        if policy is None:
+            broken.append({"path": path, "diagnostics": [d.to_json() for d in diagnostics], "results": []})
+            if fmt == "text":
+                print_diagnostics(diagnostics, path, text)
+                click.echo(f"{path}: does not compile; not verified")
+            else:  # stdout stays one JSON document
+                for d in diagnostics:
+                    click.echo(render(d, path, text), err=True)
+            continue
         try:
             results = verify_policy(policy, timeout, budget)
         except ReplayError as exc:
@@ -45,7 +67,7 @@ def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> Non
             sys.exit(EXIT_INTERNAL)
         done.append((path, policy.name, results))
     if fmt == "json":
-        out = {"files": [{"path": p, "results": [r.to_json() for r in rs]} for p, _, rs in done]}
+        out = {"files": broken + [{"path": p, "results": [r.to_json() for r in rs]} for p, _, rs in done]}
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
     elif fmt == "sarif":
         click.echo(json.dumps(to_sarif(done), indent=2, ensure_ascii=False))
@@ -53,7 +75,8 @@ def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> Non
         for path, _, results in done:
             _print_text(path, results)
     statuses = {r.status for _, _, rs in done for r in rs}
-    sys.exit(EXIT_PROBLEM if "violated" in statuses else EXIT_UNKNOWN if "unknown" in statuses else EXIT_OK)
+    sys.exit(EXIT_PROBLEM if broken or "violated" in statuses else EXIT_UNKNOWN if "unknown" in statuses
+             else EXIT_OK)
 
 
 def _print_text(path: str, results: list[Result]) -> None:

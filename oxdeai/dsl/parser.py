@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import os
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import lark
@@ -52,17 +54,33 @@ def _keep_comment(token: Token) -> Token:
     return token
 
 
+GRAMMAR_OPTIONS: dict[str, Any] = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
+
+
+def grammar_text() -> str:
+    return resources.files("oxdeai.grammar").joinpath("oxp.lark").read_text(encoding="utf-8")
+
+
+def grammar_cache_file() -> str | bool:
+    """Where Lark keeps its analysis of the grammar between runs (a pickle, so only in a
+    directory this user owns that no one else may write; else no cache). A test builds
+    the grammar with `strict=True` (no two terminals may collide), so it is not redone at
+    every start."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "oxdeai"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = base.stat()
+        if (hasattr(os, "getuid") and info.st_uid != os.getuid()) or info.st_mode & 0o022:
+            return False
+    except OSError:
+        return False
+    return str(base / f"grammar-lark-{lark.__version__}.cache")
+
+
 @functools.cache
 def _parser() -> tuple[lark.Lark, dict[str, str]]:
-    grammar = resources.files("oxdeai.grammar").joinpath("oxp.lark").read_text(encoding="utf-8")
-    parser = lark.Lark(
-        grammar,
-        parser="lalr",
-        strict=True,
-        propagate_positions=True,
-        maybe_placeholders=True,
-        lexer_callbacks={"COMMENT": _keep_comment},
-    )
+    parser = lark.Lark(grammar_text(), **GRAMMAR_OPTIONS, lexer_callbacks={"COMMENT": _keep_comment},
+                       cache=grammar_cache_file())
     display = {}
     for terminal in parser.terminals:
         pattern = terminal.pattern

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
+from oxdeai.runtime.redis_checks import check_redis_url, refuse_eviction
 from oxdeai.runtime.redis_scripts import CAS_SCRIPT, NIL, RESERVE_SCRIPT
 from oxdeai.runtime.store import CALL_TTL, Changes, Entry, EntryKey, Pending, StoreError
 
@@ -38,40 +39,7 @@ _json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # of Redis's clock (docs/state.md, "Expiry and sizing").
 TTL_MARGIN = 86_400
 CACHE_LIMIT = 50_000  # keys remembered per process; past it the cache starts again empty
-
-def check_redis_url(url: str) -> None:
-    """Refuse a Redis URL that would fail deep inside the client, or be read in a way
-    nobody meant (a db that is not a number, a timeout that is not a positive number)."""
-    try:
-        parsed = urlparse(url)
-        port = parsed.port
-    except ValueError as exc:
-        raise StoreError(f"bad store URL `{url}`: {exc}") from exc
-    if port == 0:
-        raise StoreError(f"bad store URL `{url}`: the port must be 1-65535")
-    if parsed.scheme != "unix" and parsed.path not in ("", "/") and not parsed.path.lstrip("/").isdigit():
-        raise StoreError(f"bad store URL `{url}`: the database is a number, e.g. redis://127.0.0.1:6379/0")
-    for raw in parse_qs(parsed.query).get("timeout", []):
-        try:
-            timeout = float(raw)
-        except ValueError:
-            timeout = float("nan")
-        if not (0 < timeout < 3600):  # also refuses nan and inf
-            raise StoreError(f"bad store URL `{url}`: timeout must be a number of seconds above 0 and below 3600")
-
-
-def _refuse_eviction(client: Any, redis: Any) -> None:
-    """A Redis that may evict keys forgets budgets, nonces and idempotency records
-    silently (an evicted key reads as absent): only `noeviction` is accepted. The policy
-    is read with CONFIG GET, or from INFO where CONFIG is disabled (managed Redis)."""
-    try:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy")
-    except redis.ResponseError:
-        policy = client.info("memory").get("maxmemory_policy")
-    if policy != "noeviction":
-        raise StoreError(f"Redis evicts keys under memory pressure (maxmemory-policy {policy}), which would "
-                         "silently forget budgets, nonces and idempotency records: set "
-                         "`maxmemory-policy noeviction` for the Redis (or database) oxdeai uses")
+__all__ = ["RedisStore", "check_redis_url"]
 
 
 class RedisStore:
@@ -109,7 +77,7 @@ class RedisStore:
         self._highest = 0  # the highest decision number this process has reserved
         self.last_order: int | None = None  # the commit order of this process's last step
         try:
-            _refuse_eviction(self.client, redis)
+            refuse_eviction(self.client, redis)
             stored = self.client.hget(self.prefix + "meta", "policy")
             if stored is None or migrate:
                 self.client.hset(self.prefix + "meta", "policy", policy_sha256)
@@ -364,6 +332,19 @@ class RedisStore:
         return [int(seq) for seq in due]
 
     # ---- whole-state operations -----------------------------------------------------------
+
+    def open_calls(self) -> list[int]:
+        seqs = []
+        try:
+            for key in self.client.scan_iter(match=self.prefix + "p:*", count=1000):
+                raw = self.client.get(key)
+                if raw is not None and json.loads(raw)[5] is None:
+                    seqs.append(int(json.loads(key[len(self.prefix) + 2:])[0]))
+        except self._redis.RedisError as exc:
+            raise StoreError(f"Redis is unavailable: {exc}") from exc
+        except (ValueError, TypeError, IndexError) as exc:
+            raise StoreError(f"the Redis store holds a call record it cannot read: {exc}") from exc
+        return sorted(seqs)
 
     def entries(self) -> dict[EntryKey, Entry]:
         out: dict[EntryKey, Entry] = {}

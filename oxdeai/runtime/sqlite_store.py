@@ -249,6 +249,10 @@ class SQLiteStore:
 
     # ---- whole-state operations ---------------------------------------------------------
 
+    def open_calls(self) -> list[int]:
+        with self._lock:
+            return [int(r[0]) for r in self._db.execute("SELECT seq FROM pending WHERE completed IS NULL ORDER BY seq")]
+
     def entries(self) -> dict[EntryKey, Entry]:
         with self._lock:
             try:

@@ -75,6 +75,7 @@ class StateStore(Protocol):
     def pending(self, seq: int) -> Pending | None: ...
     def due_leases(self, now: int) -> list[int]: ...
     def entries(self) -> dict[EntryKey, Entry]: ...
+    def open_calls(self) -> list[int]: ...  # allowed calls not yet completed (outside a step: a snapshot)
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None: ...
     def seq_for(self, decision_id: str) -> int | None: ...
     def remember_id(self, decision_id: str, seq: int) -> None:
@@ -249,6 +250,16 @@ class MemoryStore:
     def entries(self) -> dict[EntryKey, Entry]:
         with self._lock:
             return {k: Entry(e.value, e.written) for k, e in self._entries.items()}
+
+    def open_calls(self) -> list[int]:
+        with self._lock:
+            return sorted(seq for seq, p in self._pending.items() if p.completed is None)
+
+    def set_horizons(self, horizons: Horizons) -> None:
+        """A new version of the policy: how long each record matters from now on."""
+        with self._lock:
+            self._horizons = horizons
+            self._index_windowed()
 
     def replace_entries(self, entries: dict[EntryKey, Entry]) -> None:
         with self._lock:

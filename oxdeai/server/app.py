@@ -9,9 +9,14 @@ with no detail on the wire (the traceback goes to the service's stderr).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import AsyncIterator
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -23,6 +28,7 @@ from starlette.routing import Route
 from oxdeai import __version__
 from oxdeai.server.keys import Caller
 from oxdeai.server.models import openapi
+from oxdeai.server.reload import Reloader
 from oxdeai.server.service import Answer, Service, error
 
 MAX_BODY = 64 * 1024  # bytes
@@ -50,7 +56,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def build_app(service: Service, max_body: int = MAX_BODY) -> Starlette:
+def build_app(service: Service, max_body: int = MAX_BODY, reloader: Reloader | None = None,
+              reload_refusal: str | None = None) -> Starlette:
+    """`reloader`: what `POST /v1/policy/reload` and SIGHUP run; `reload_refusal`: why a
+    reload is refused instead (several workers), or None."""
     document = json.dumps(openapi(__version__)).encode()
 
     def authorized(request: Request) -> Caller | Answer:
@@ -76,6 +85,40 @@ def build_app(service: Service, max_body: int = MAX_BODY) -> Starlette:
 
     async def complete(request: Request) -> Response:
         return await call(request, service.complete)
+
+    async def reload(request: Request) -> Response:
+        caller = authorized(request)
+        if not isinstance(caller, Caller):
+            return json_response(caller)
+        if not caller.admin:
+            return json_response(error(403, f"the credential `{caller.name}` may not reload the policy (admin: true)"))
+        if reloader is None or reload_refusal is not None:
+            return json_response(error(409, reload_refusal or "this service does not reload"))
+        return json_response(await reloader.reload())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        """SIGHUP reloads, as POST /v1/policy/reload does; the outcome goes to stderr."""
+        loop = asyncio.get_running_loop()
+
+        def on_hangup() -> None:
+            async def run() -> None:
+                status, body = await reloader.reload() if reloader and not reload_refusal else \
+                    error(409, reload_refusal or "this service does not reload")
+                print(f"oxdeai serve: SIGHUP reload: {status} {body.decode()}", file=sys.stderr, flush=True)
+            tasks.add(task := asyncio.ensure_future(run()))
+            task.add_done_callback(tasks.discard)
+
+        tasks: set[asyncio.Future[None]] = set()
+        hooked = threading.current_thread() is threading.main_thread()
+        if hooked:
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        try:
+            yield
+        finally:
+            if hooked:
+                loop.remove_signal_handler(signal.SIGHUP)
+            service.log.close()
 
     async def policy(request: Request) -> Response:
         return Response(service.current.info(), media_type="application/json")
@@ -105,8 +148,9 @@ def build_app(service: Service, max_body: int = MAX_BODY) -> Starlette:
         return json_response(error(405, f"{request.method} is not served on {request.url.path}"))
 
     routes = [Route("/v1/decide", decide, methods=["POST"]), Route("/v1/complete", complete, methods=["POST"]),
+              Route("/v1/policy/reload", reload, methods=["POST"]),
               Route("/v1/policy", policy, methods=["GET"]), Route("/healthz", healthz, methods=["GET"]),
               Route("/readyz", readyz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
               Route("/openapi.json", openapi_json, methods=["GET"])]
-    return Starlette(routes=routes, exception_handlers={Exception: internal_error, 404: not_found,
-                                                        405: wrong_method})
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={Exception: internal_error, 404: not_found, 405: wrong_method})

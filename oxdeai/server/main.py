@@ -14,20 +14,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from oxdeai.dsl.diagnostics import render
-from oxdeai.dsl.policy import CheckedPolicy, compile_source, read_source
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
 from oxdeai.server.keys import KeysError, load_keys
 from oxdeai.server.log import DecisionLog
 from oxdeai.server.service import Service
+from oxdeai.server.setup import SetupError, load_policy_file
+
+__all__ = ["ENVIRONMENT", "Settings", "SetupError", "app_from_environment", "build_service"]
 
 ENVIRONMENT = "OXDEAI_SERVE_SETTINGS"
-
-
-class SetupError(Exception):
-    """The service cannot start; the message says where and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -37,19 +34,11 @@ class Settings:
     store: str = "memory://"
     log: str | None = None  # a file, "-" for stdout, None for no decision log
     max_body: int = 64 * 1024
+    workers: int = 1
+    refuse_unknown: bool = False  # a reload refuses a version with a property `unknown`, not only `violated`
 
     def to_environment(self) -> str:
         return json.dumps(asdict(self))
-
-
-def load_policy_file(path: str) -> CheckedPolicy:
-    text, diagnostics = read_source(path)
-    policy = None
-    if text is not None:
-        policy, diagnostics = compile_source(text, path)
-    if policy is None:
-        raise SetupError("\n".join(render(d, path, text or "") for d in diagnostics if d.is_error))
-    return policy
 
 
 def build_service(settings: Settings) -> Service:
@@ -79,6 +68,12 @@ def build_service(settings: Settings) -> Service:
 def app_from_environment() -> Any:
     """The app one uvicorn worker serves, from the settings `oxdeai serve` put in the environment."""
     from oxdeai.server.app import build_app
+    from oxdeai.server.reload import Reloader
 
     settings = Settings(**json.loads(os.environ[ENVIRONMENT]))
-    return build_app(build_service(settings), settings.max_body)
+    service = build_service(settings)
+    refusal = None if settings.workers == 1 else (
+        f"this service runs {settings.workers} workers, each its own engine: a reload reaches only one. Stop the "
+        "service, run `oxdeai state rollout`, and start it with the new file")
+    return build_app(service, settings.max_body, Reloader(service, settings.policy, settings.store,
+                                                          settings.refuse_unknown), refusal)

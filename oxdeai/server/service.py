@@ -12,8 +12,11 @@ decision and completion is one line of the decision log and is counted in the me
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time as timer
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +59,38 @@ class Service:
         self.log = log or DecisionLog(None)
         self.metrics = Metrics()
         self.metrics.serving(engine.policy.name, engine.policy.version, engine.policy.sha256)
+        self._in_flight = 0
+        self._resume: asyncio.Event | None = None  # set while a rollout holds new calls back
+        self._drained: asyncio.Event | None = None
+
+    def serve(self, serving: Serving) -> None:
+        """Another version takes over (server/reload.py)."""
+        self.current = serving
+        self.metrics.serving(serving.policy.name, serving.policy.version, serving.policy.sha256)
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """New decisions and completions wait; the ones in flight finish first."""
+        self._resume, self._drained = asyncio.Event(), asyncio.Event()
+        try:
+            if self._in_flight:
+                await self._drained.wait()
+            yield
+        finally:
+            resume, self._resume, self._drained = self._resume, None, None
+            resume.set()
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        while self._resume is not None:
+            await self._resume.wait()
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0 and self._drained is not None:
+                self._drained.set()
 
     async def decide(self, caller: Caller, raw: bytes) -> Answer:
         started = timer.perf_counter()
@@ -65,14 +100,15 @@ class Service:
             return body
         if caller.agent is None:
             return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
-        serving = self.current  # a reload mid-call does not change the version this call is decided by
         call: dict[str, Any] = {"tool": body.tool, "args": body.args}
         if body.nonce is not None:
             call["nonce"] = body.nonce
         if body.idempotency_key is not None:
             call["idempotency_key"] = body.idempotency_key
-        decision = await serving.engine.adecide(call, {"agent": caller.agent})
-        answer = decision.to_json()
+        async with self._admitted():
+            serving = self.current  # a call in flight finishes on the version it started on
+            decision = await serving.engine.adecide(call, {"agent": caller.agent})
+            answer = decision.to_json()  # its id is known to the store before any rollout runs
         self.metrics.decided(decision, body.tool in serving.policy.tools, timer.perf_counter() - started)
         if self.log.enabled:  # canonical: the keys in order, the decision's own bytes inside
             self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"decision":' + answer
@@ -87,7 +123,8 @@ class Service:
         if caller.agent is None:
             return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
         try:
-            effects = await self.current.engine.acomplete(body.decision_id, body.outcome, None, caller.agent)
+            async with self._admitted():
+                effects = await self.current.engine.acomplete(body.decision_id, body.outcome, None, caller.agent)
         except CompletionStoreError:
             self.metrics.store_errors.labels("complete").inc()
             self.metrics.completions.labels(body.outcome, "store_unavailable").inc()

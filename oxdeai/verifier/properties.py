@@ -41,3 +41,12 @@ def verify_policy(policy: CheckedPolicy, timeout_s: float = DEFAULT_TIMEOUT,
     for check in policy.checks:
         results.extend(CHECKS[check].run(checks))
     return results
+
+
+def rollout_problems(policy: CheckedPolicy, refuse_unknown: bool = False) -> list[str]:
+    """What keeps `policy` from replacing a version in service: each property `verify`
+    finds violated (and, when `refuse_unknown`, each it could not prove), in words."""
+    refused = ("violated", "unknown") if refuse_unknown else ("violated",)
+    return [f"{r.kind} `{r.property}`" + (f" ({r.detail})" if r.detail else "") + f" is {r.status}"
+            + (f": {r.reason}" if r.reason else "")
+            for r in verify_policy(policy) if r.status in refused]

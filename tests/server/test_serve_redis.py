@@ -48,3 +48,31 @@ def test_readyz_follows_the_store_and_a_store_that_is_down_denies(tmp_path: Path
         stderr = served.stop()
         redis.stop()
     assert "Traceback" not in stderr, stderr
+
+
+def test_a_rollout_on_redis_carries_the_spend_over(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but no redis-server is installed: .ci/run should have installed it")
+        pytest.skip("no redis-server binary on this machine")
+    from tests.conftest import EXAMPLES
+    redis = RedisServer(tmp_path)
+    redis.start()
+    policy = tmp_path / "shop.oxp"
+    policy.write_text((EXAMPLES / "shop.oxp").read_text())
+    served = Served(tmp_path, redis.url(), policy)
+    try:
+        def charge(amount: int) -> dict[str, object]:
+            return served.decide(PRO, tool="pay.charge", args={"amount": amount, "to": "acct"},
+                                 nonce=uuid.uuid4().hex, idempotency_key=uuid.uuid4().hex).json()  # type: ignore[no-any-return]
+
+        assert charge(60)["decision"] == "ALLOW"
+        policy.write_text(policy.read_text().replace("every 1d <= 100", "every 1d <= 200"))
+        report = served.http.post("/v1/policy/reload", headers={"X-API-Key": "ops-admin-credential-3"}, timeout=120)
+        assert report.status_code == 200 and "budget" in report.json()["kept"], report.text
+        assert charge(60)["decision"] == "ALLOW" and charge(60)["decision"] == "ALLOW"  # 180 <= 200
+        assert charge(30)["reasons"][0]["name"] == "budget"  # type: ignore[index]
+    finally:
+        stderr = served.stop()
+        redis.stop()
+    assert "Traceback" not in stderr, stderr
