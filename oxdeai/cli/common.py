@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,29 +82,13 @@ def _is_file(text: str) -> bool:
         return False
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object naming a key twice is ambiguous (parsers disagree on which one wins): refused."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(f"the key {json.dumps(key, ensure_ascii=False)} appears twice in one object")
-        out[key] = value
-    return out
-
-
 def parse_json(text: str, what: str) -> Any:
-    """Strict JSON: no repeated keys, no NaN or Infinity; errors are exit 2 with the reason."""
+    """Strict JSON (runtime/strict_json.py); errors are exit 2 with the reason."""
+    from oxdeai.runtime.strict_json import DuplicateKey, loads_strict  # `check` and `fmt` load no runtime
+
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except _DuplicateKey as exc:
+        return loads_strict(text)
+    except DuplicateKey as exc:
         fail_usage(f"{what} is ambiguous: {exc}")
     except (ValueError, RecursionError) as exc:
         fail_usage(f"{what} is not valid JSON: {exc}")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not JSON")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time as timer
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from oxdeai.guard.tool_schema import json_schema
 from oxdeai.runtime.completions import CompletionError, CompletionStoreError
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.models import canonical_json
+from oxdeai.runtime.strict_json import loads_strict
 from oxdeai.server.keys import Caller, Keys
 from oxdeai.server.log import DecisionLog
 from oxdeai.server.metrics import Metrics
@@ -92,14 +92,22 @@ class Service:
             if self._in_flight == 0 and self._drained is not None:
                 self._drained.set()
 
-    async def decide(self, caller: Caller, raw: bytes) -> Answer:
-        started = timer.perf_counter()
-        body = _parse(DecideBody, raw)
+    def _accept(self, model: type[DecideBody] | type[CompleteBody], caller: Caller, raw: bytes) -> Any:
+        """The body, or the answer that refuses it (400 for the body, 403 for a caller with no agent)."""
+        body = _parse(model, raw)
         if isinstance(body, tuple):
             self.metrics.rejected.labels("400").inc()
             return body
         if caller.agent is None:
+            self.metrics.rejected.labels("403").inc()
             return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
+        return body
+
+    async def decide(self, caller: Caller, raw: bytes) -> Answer:
+        started = timer.perf_counter()
+        body = self._accept(DecideBody, caller, raw)
+        if isinstance(body, tuple):
+            return body
         call: dict[str, Any] = {"tool": body.tool, "args": body.args}
         if body.nonce is not None:
             call["nonce"] = body.nonce
@@ -116,12 +124,9 @@ class Service:
         return 200, answer
 
     async def complete(self, caller: Caller, raw: bytes) -> Answer:
-        body = _parse(CompleteBody, raw)
+        body = self._accept(CompleteBody, caller, raw)
         if isinstance(body, tuple):
-            self.metrics.rejected.labels("400").inc()
             return body
-        if caller.agent is None:
-            return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
         try:
             async with self._admitted():
                 effects = await self.current.engine.acomplete(body.decision_id, body.outcome, None, caller.agent)
@@ -156,7 +161,7 @@ def _parse(model: type[DecideBody] | type[CompleteBody], raw: bytes) -> Any:
     JSON: an object naming a key twice is refused (parsers disagree on which one wins,
     so what was decided could differ from what runs), and so are NaN and Infinity."""
     try:
-        data = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        data = loads_strict(raw)
     except (ValueError, RecursionError) as exc:
         return error(400, f"the body is not valid JSON: {str(exc)[:200]}")
     try:
@@ -168,16 +173,3 @@ def _parse(model: type[DecideBody] | type[CompleteBody], raw: bytes) -> Any:
             return error(400, f"`{where}` is not taken from the body: the agent is the credential's, the time "
                               "the service's clock")
         return error(400, f"`{where}`: {first.get('msg', 'invalid')}")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"the key {json.dumps(key)[:80]} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"`{name}` is not JSON")
