@@ -17,6 +17,7 @@ COMMANDS = {
     "eval": ("oxdeai.cli.eval", "eval_command", "Decide one request, or run a trace against one engine."),
     "verify": ("oxdeai.cli.verify", "verify", "Prove every invariant, assertion and check, or show a counterexample."),
     "diff": ("oxdeai.cli.diff", "diff", "Requests whose decision changes between two versions of a policy, as witnesses."),
+    "test": ("oxdeai.cli.test", "test_command", "Run policy unit tests (*.test.json), with rule coverage."),
     "state": ("oxdeai.cli.state", "state", "Inspect and change the state a store holds (budgets, counters, kill switches)."),
     "serve": ("oxdeai.cli.serve", "serve", "Serve decisions over HTTP: POST /v1/decide, /v1/complete; health, metrics, OpenAPI."),
     "mcp-proxy": ("oxdeai.cli.mcp_proxy", "mcp_proxy", "Serve an MCP server over stdio that gates every tool call of the real one."),
