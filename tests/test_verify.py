@@ -366,3 +366,27 @@ def test_allowable_tools_answers_no_only_when_no_request_from_the_agent_can_be_a
                          'allow s on pay.send when args.amount <= 10\n')
     assert {t: r.answer for t, r in allowable_tools(narrow, {"id": "a", "role": "b"}).items()} == \
         {"pay.send": "yes", "pay.fee": "no", "ops.run": "no"}  # pay.fee: no rule at all
+
+
+KILL_SWITCH = ('state frozen: bool = false\n'
+               'allow send on pay.send when args.amount <= 100\nallow fee on pay.fee\n'
+               '{override}deny freeze on * when frozen because "frozen"\n'
+               'assert frozen_means_frozen: never allow * when frozen\ncheck no_conflicts\n')
+
+
+def test_an_override_deny_is_left_out_of_no_conflicts_and_still_wins() -> None:
+    accidental = results(KILL_SWITCH.format(override=""))
+    assert sorted(r.detail for r in accidental["no_conflicts"] if r.status == "violated") == \
+        ["fee / freeze", "send / freeze"]  # the idiom without `override`: one report per allow rule
+    intended = results(KILL_SWITCH.format(override="override "))
+    assert [r.status for r in intended["no_conflicts"]] == ["proved"]
+    assert [r.status for r in intended["frozen_means_frozen"]] == ["proved"]  # the switch still works
+    policy = load_policy(HEAD + KILL_SWITCH.format(override="override "))
+    assert [r.name for r in policy.rules if r.override] == ["freeze"]
+
+
+def test_override_on_an_allow_rule_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.oxp"
+    path.write_text(HEAD + "override allow send on pay.send\n")
+    code, out = run_cli("check", str(path))
+    assert code == 1 and "error[E214]" in out and "`send` is an allow rule" in out

@@ -370,6 +370,7 @@ class RuleDecl:
     because: str | None = None
     span: Span = _span()
     name_span: Span = _span()
+    override: bool = False  # `override deny`: meant to win over the allow rules it overlaps (no_conflicts skips it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,8 +261,9 @@ class TreeBuilder(Transformer[Token, A.Policy]):
                            _span(meta), _tspan(name))
 
     def rule_decl(self, meta: Any, c: list[Any]) -> A.RuleDecl:
-        kind, name, patterns, when, because = c
-        return A.RuleDecl(A.RuleKind(str(kind)), str(name), patterns, when, because, _span(meta), _tspan(name))
+        override, kind, name, patterns, when, because = c
+        return A.RuleDecl(A.RuleKind(str(kind)), str(name), patterns, when, because, _span(meta), _tspan(name),
+                          override is not None)
 
     def invariant_decl(self, meta: Any, c: list[Any]) -> A.InvariantDecl:
         return A.InvariantDecl(str(c[0]), c[1], _span(meta), _tspan(c[0]))

@@ -240,6 +240,9 @@ class _Checker(ExprChecker):
                      "compare it with something, e.g. `x == \"...\"` or `x > 0`")
 
     def check_rule(self, decl: A.RuleDecl) -> None:
+        if decl.override and decl.kind is A.RuleKind.ALLOW:
+            self.err("E214", f"`override` marks a deny rule meant to win over allow rules; `{decl.name}` is an "
+                     "allow rule", decl.span, "remove `override`, or make the rule a deny rule")
         tools, star = self.resolve_patterns(decl.patterns)
         self.reads = set()
         self.condition(decl.when, Scope(tools=tools, star=star, what=f"rule `{decl.name}`"))

@@ -176,7 +176,8 @@ def format_decl(decl: A.Decl | A.Header) -> str:
                 clauses.append(f"when {format_expr(when)}")
             if because is not None:
                 clauses.append(f"because {quote(because)}")
-            return _clauses(f"{kind.value} {name} on {_patterns(patterns)}", clauses)
+            prefix = "override " if decl.override else ""
+            return _clauses(f"{prefix}{kind.value} {name} on {_patterns(patterns)}", clauses)
         case A.InvariantDecl(name, expr):
             return f"invariant {name}: {format_expr(expr)}"
         case A.AssertDecl(name, mode, patterns, when):

@@ -2,7 +2,8 @@
 
 Contract (soundness): each check assumes I and reports `proved` only when every query
 it rests on was `unsat`. `no_conflicts`: no request to a tool matches both an allow
-and a deny rule (one result per overlapping pair). `coverage`: every request to every
+and a deny rule (one result per overlapping pair), a deny rule marked `override` left
+out: its overlaps are intended. `coverage`: every request to every
 tool matches some rule. `no_dead_rules`: every rule matches some request, and every
 allow rule decides one. Every violation's counterexample is replayed through the
 engine; a witness shared between rules is one the engine itself showed alive.
@@ -40,7 +41,7 @@ class Checks(Prover):
     def no_conflicts(self) -> list[Result]:
         results = []
         tools_of = {id(r): [t for t in self.tools if A.matches_any(r.patterns, t)] for r in self.policy.rules}
-        denies = [r for r in self.policy.rules if r.kind is A.RuleKind.DENY]
+        denies = [r for r in self.policy.rules if r.kind is A.RuleKind.DENY and not r.override]  # an override is meant
         for allow in [r for r in self.policy.rules if r.kind is A.RuleKind.ALLOW]:
             mine = set(tools_of[id(allow)])
             for deny in denies:
