@@ -26,8 +26,13 @@ from oxdeai.cli.common import EXIT_OK, STORE_HELP, fail_usage
               help="uvicorn worker processes (a shared store: SQLite or Redis).")
 @click.option("--refuse-unknown", is_flag=True,
               help="A reload refuses a version with any property unknown, not only violated.")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              help="An Ed25519 private key (PEM): every ALLOW carries a signed authorization.")
+@click.option("--audience", default="oxdeai-executor", show_default=True, help="The executor the authorizations are for.")
+@click.option("--token-ttl", type=click.IntRange(1, 3600), default=60, show_default=True,
+              help="Seconds an authorization stays valid.")
 def serve(policy: str, keys_path: str, store_url: str, host: str, port: int, log_path: str | None,
-          workers: int, refuse_unknown: bool) -> None:
+          workers: int, refuse_unknown: bool, signing_key: str | None, audience: str, token_ttl: int) -> None:
     """Serve decisions over HTTP: POST /v1/decide, /v1/complete; health, metrics, OpenAPI."""
     try:
         import prometheus_client  # noqa: F401
@@ -41,7 +46,7 @@ def serve(policy: str, keys_path: str, store_url: str, host: str, port: int, log
     if workers > 1 and store_url.startswith("memory:"):
         fail_usage("several workers need a shared store (sqlite:///PATH or redis://...): each would count alone")
     settings = Settings(policy=policy, keys=keys_path, store=store_url, log=log_path, workers=workers,
-                        refuse_unknown=refuse_unknown)
+                        refuse_unknown=refuse_unknown, signing_key=signing_key, audience=audience, token_ttl=token_ttl)
     try:
         build_service(settings).log.close()  # everything checked once here, before any worker starts
     except SetupError as exc:

@@ -34,9 +34,13 @@ from oxdeai.server.service import Answer, Service, error
 MAX_BODY = 64 * 1024  # bytes
 
 
-def json_response(answer: Answer) -> Response:
-    status, body = answer
-    return Response(body, status_code=status, media_type="application/json")
+AUTHORIZATION_HEADER = "OxDeAI-Authorization"  # the signed authorization of an ALLOW (docs/receipts.md)
+
+
+def json_response(answer: Answer | tuple[int, bytes, str]) -> Response:
+    status, body = answer[0], answer[1]
+    headers = {AUTHORIZATION_HEADER: answer[2]} if len(answer) == 3 else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 class TooLarge(Exception):
@@ -137,6 +141,12 @@ def build_app(service: Service, max_body: int = MAX_BODY, reloader: Reloader | N
     async def openapi_json(request: Request) -> Response:
         return Response(document, media_type="application/json")
 
+    async def jwks(request: Request) -> Response:
+        if service.issuer is None:
+            return json_response(error(404, "this service issues no authorizations (start it with --signing-key)"))
+        from oxdeai.authz.keys import KeyRing
+        return Response(json.dumps(KeyRing.of(service.issuer.signer).jwks()).encode(), media_type="application/json")
+
     async def internal_error(request: Request, exc: Exception) -> Response:
         traceback.print_exception(exc, file=sys.stderr)
         return json_response(error(500, "internal error"))
@@ -151,6 +161,7 @@ def build_app(service: Service, max_body: int = MAX_BODY, reloader: Reloader | N
               Route("/v1/policy/reload", reload, methods=["POST"]),
               Route("/v1/policy", policy, methods=["GET"]), Route("/healthz", healthz, methods=["GET"]),
               Route("/readyz", readyz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-              Route("/openapi.json", openapi_json, methods=["GET"])]
+              Route("/openapi.json", openapi_json, methods=["GET"]),
+              Route("/.well-known/jwks.json", jwks, methods=["GET"])]
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={Exception: internal_error, 404: not_found, 405: wrong_method})

@@ -36,6 +36,9 @@ class Settings:
     max_body: int = 64 * 1024
     workers: int = 1
     refuse_unknown: bool = False  # a reload refuses a version with a property `unknown`, not only `violated`
+    signing_key: str | None = None  # a PEM file: ALLOWs carry signed authorizations (docs/receipts.md)
+    audience: str = "oxdeai-executor"
+    token_ttl: int = 60
 
     def to_environment(self) -> str:
         return json.dumps(asdict(self))
@@ -62,7 +65,21 @@ def build_service(settings: Settings) -> Service:
         log = DecisionLog(settings.log)
     except OSError as exc:
         raise SetupError(f"cannot open the decision log `{settings.log}`: {exc}") from None
-    return Service(engine, keys, log)
+    return Service(engine, keys, log, _issuer(settings))
+
+
+def _issuer(settings: Settings) -> Any:
+    if settings.signing_key is None:
+        return None
+    try:
+        from oxdeai.authz.keys import KeyProblem, Signer
+    except ImportError as exc:
+        raise SetupError(f"signed authorizations need the authz extra ({exc}): pip install 'oxdeai[authz]'") from None
+    from oxdeai.server.service import Issuer
+    try:
+        return Issuer(Signer.from_pem(Path(settings.signing_key)), settings.audience, settings.token_ttl)
+    except (KeyProblem, OSError) as exc:
+        raise SetupError(f"the signing key `{settings.signing_key}`: {exc}") from None
 
 
 def app_from_environment() -> Any:

@@ -52,8 +52,23 @@ class Serving:
                           tools={name: json_schema(tool) for name, tool in p.tools.items()}).model_dump_json().encode()
 
 
+@dataclass(frozen=True)
+class Issuer:
+    """Signed authorizations for ALLOWs (docs/receipts.md): the signer, whom they are for, how long they live."""
+
+    signer: Any  # oxdeai.authz.keys.Signer (the authz extra is imported only when this is set)
+    audience: str
+    ttl: int = 60
+
+    def token(self, decision: Any, call: dict[str, Any], agent: Any) -> str:
+        from oxdeai.authz.tokens import issue
+        return issue(decision, call, {"agent": agent}, signer=self.signer, audience=self.audience, ttl=self.ttl)
+
+
 class Service:
-    def __init__(self, engine: Engine, keys: Keys, log: DecisionLog | None = None) -> None:
+    def __init__(self, engine: Engine, keys: Keys, log: DecisionLog | None = None,
+                 issuer: Issuer | None = None) -> None:
+        self.issuer = issuer
         self.current = Serving(engine.policy, engine)
         self.keys = keys
         self.log = log or DecisionLog(None)
@@ -103,7 +118,9 @@ class Service:
             return error(403, f"the credential `{caller.name}` is an admin credential with no agent record")
         return body
 
-    async def decide(self, caller: Caller, raw: bytes) -> Answer:
+    async def decide(self, caller: Caller, raw: bytes) -> Answer | tuple[int, bytes, str]:
+        """The decision; with an issuer, an ALLOW (not a repeat) also carries its signed
+        authorization (the third element), for the call as sent and the caller's agent."""
         started = timer.perf_counter()
         body = self._accept(DecideBody, caller, raw)
         if isinstance(body, tuple):
@@ -121,6 +138,8 @@ class Service:
         if self.log.enabled:  # canonical: the keys in order, the decision's own bytes inside
             self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"decision":' + answer
                            + b',"event":"decision"}')
+        if self.issuer is not None and decision.allowed and not decision.repeat:
+            return 200, answer, self.issuer.token(decision, call, caller.agent)
         return 200, answer
 
     async def complete(self, caller: Caller, raw: bytes) -> Answer:
