@@ -54,13 +54,37 @@ class ErrorBody(BaseModel):
     error: str
 
 
+class RolloutReport(BaseModel):
+    """What a reload did (docs/serve.md, "Live policy rollout")."""
+
+    changed: bool
+    sha256: str | None = None  # when nothing changed: the version being served
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    version: str | None = None
+    kept: list[str] = Field(default_factory=list)
+    fresh: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed_tools: list[str] = Field(default_factory=list)
+
+
+class RolloutRefusal(BaseModel):
+    error: str
+    problems: list[str]
+    serving: str
+
+
+class JWKS(BaseModel):
+    keys: list[dict[str, Any]]
+
+
 def openapi(version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, its schemas from the models above."""
     models: list[type[BaseModel]] = [DecideBody, CompleteBody, DecisionModel, Completion, PolicyInfo, Health,
-                                     ErrorBody]
+                                     ErrorBody, RolloutReport, RolloutRefusal, JWKS]
     schemas: dict[str, Any] = {}
     for model in models:
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
 
@@ -93,6 +117,14 @@ def openapi(version: str) -> dict[str, Any]:
                 "409": answer("ErrorBody", "the completion cannot be applied (unknown, denied, done, another agent's)"),
                 "503": answer("ErrorBody", "the state store failed: nothing applied, retry")}),
             "/v1/policy": get("policy", "PolicyInfo", "the policy being served"),
+            "/v1/policy/reload": {"post": {"operationId": "reload", "security": secured, "responses": {
+                "200": answer("RolloutReport", "the new version serves (or the file was the one serving)"),
+                "401": errors["401"], "403": answer("ErrorBody", "the credential is not an admin's"),
+                "409": {"description": "refused: the old version keeps serving", "content": {"application/json": {
+                    "schema": {"oneOf": [ref("RolloutRefusal"), ref("ErrorBody")]}}}},
+                "503": answer("ErrorBody", "the state store failed during the rollout")}}},
+            "/.well-known/jwks.json": get("jwks", "JWKS", "the key signed authorizations are verified with",
+                                          {"404": answer("ErrorBody", "this service issues no authorizations")}),
             "/healthz": get("healthz", "Health", "the process is up"),
             "/readyz": get("readyz", "Health", "ready: the store answers and the log is written",
                            {"503": answer("Health", "not ready, and why")}),

@@ -89,6 +89,7 @@ def test_policy_health_and_openapi(served: Served) -> None:
     assert served.http.get("/readyz").json() == {"ok": True, "checks": {}}
     document = served.http.get("/openapi.json").json()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/v1/decide", "/v1/complete", "/v1/policy", "/healthz", "/readyz"}
+    assert set(document["paths"]) == {"/v1/decide", "/v1/complete", "/v1/policy", "/v1/policy/reload", "/healthz",
+                                      "/readyz", "/.well-known/jwks.json"}
     assert document["components"]["schemas"]["DecideBody"]["additionalProperties"] is False
     assert served.metric("oxdeai_policy_info", name="shop", version="1", sha256=info["sha256"]) == 1

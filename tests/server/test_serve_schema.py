@@ -26,7 +26,7 @@ def served_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def test_no_generated_request_gets_a_server_error(served_module: Served) -> None:
     api = schemathesis.openapi.from_dict(served_module.http.get("/openapi.json").json())
     operations = [result.ok() for result in api.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 7
     for operation in operations:
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
