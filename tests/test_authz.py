@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,11 +91,8 @@ def test_an_independent_jwt_library_verifies_our_token() -> None:
 def test_single_use_holds_across_two_processes_sharing_a_replay_store(kind: str, tmp_path: Path) -> None:
     redis = None
     if kind == "redis":
-        if shutil.which("redis-server") is None:
-            if os.environ.get("CI") == "true":
-                pytest.fail("CI=true but no redis-server is installed")
-            pytest.skip("no redis-server")
-        from tests.stores.test_redis import RedisServer
+        from tests.stores.test_redis import RedisServer, need_redis_server
+        need_redis_server()
         redis = RedisServer(tmp_path)
         redis.start()
     url = f"sqlite:///{tmp_path / 'replay.db'}" if kind == "sqlite" else f"redis://127.0.0.1:{redis.port}/0"  # type: ignore[union-attr]

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from pathlib import Path
 
-import pytest
-
 from tests.server.conftest import PRO, Served
-from tests.stores.test_redis import RedisServer
+from tests.stores.test_redis import RedisServer, need_redis_server
 
 
 def test_readyz_follows_the_store_and_a_store_that_is_down_denies(tmp_path: Path) -> None:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but no redis-server is installed: .ci/run should have installed it")
-        pytest.skip("no redis-server binary on this machine")
+    need_redis_server()
     redis = RedisServer(tmp_path, "--appendonly", "yes")  # the data survives the restart below
     redis.start()
     served = Served(tmp_path, redis.url())
@@ -51,10 +44,7 @@ def test_readyz_follows_the_store_and_a_store_that_is_down_denies(tmp_path: Path
 
 
 def test_a_rollout_on_redis_carries_the_spend_over(tmp_path: Path) -> None:
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but no redis-server is installed: .ci/run should have installed it")
-        pytest.skip("no redis-server binary on this machine")
+    need_redis_server()
     from tests.conftest import EXAMPLES
     redis = RedisServer(tmp_path)
     redis.start()

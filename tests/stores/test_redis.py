@@ -66,12 +66,17 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0?prefix=t{uuid.uuid4().hex[:8]}:&timeout=0.5"
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def need_redis_server() -> None:
+    """Skip without a redis-server binary — but under CI=true that is a failure, never a skip."""
     if shutil.which("redis-server") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but no redis-server is installed: .ci/run should have installed it")
         pytest.skip("no redis-server binary on this machine (install Debian's redis-server to run these tests)")
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    need_redis_server()
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
