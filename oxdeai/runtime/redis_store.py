@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 from oxdeai.runtime.redis_checks import check_redis_url, refuse_eviction
 from oxdeai.runtime.redis_scripts import CAS_SCRIPT, NIL, RESERVE_SCRIPT
-from oxdeai.runtime.store import CALL_TTL, Changes, Entry, EntryKey, Pending, StoreError
+from oxdeai.runtime.store import CALL_TTL, Changes, Entry, EntryKey, Pending, StoreError, mismatch
 
 T = TypeVar("T")
 _json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -80,10 +80,11 @@ class RedisStore:
             refuse_eviction(self.client, redis)
             stored = self.client.hget(self.prefix + "meta", "policy")
             if stored is None or migrate:
-                self.client.hset(self.prefix + "meta", "policy", policy_sha256)
+                self.client.hset(self.prefix + "meta", mapping={"policy": policy_sha256, "name": policy_name})
             elif stored != policy_sha256:
-                raise StoreError(f"the Redis store under `{self.prefix}` was written by another version of the "
-                                 "policy; migrate it with `oxdeai state import --migrate`")
+                named = self.client.hget(self.prefix + "meta", "name")
+                raise StoreError(mismatch(f"the Redis store under `{self.prefix}`", str(stored),
+                                          str(named) if named is not None else None, policy_name))
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach Redis at {parsed.hostname}:{parsed.port}: {exc}") from exc
 

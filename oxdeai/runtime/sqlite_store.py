@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from oxdeai.runtime.store import CALL_TTL, CLOCK, Changes, Entry, EntryKey, Pending, StoreError
+from oxdeai.runtime.store import CALL_TTL, CLOCK, Changes, Entry, EntryKey, Pending, StoreError, mismatch
 
 T = TypeVar("T")
 SCHEMA = """
@@ -51,7 +51,8 @@ class SQLiteStore:
 
     def __init__(self, path: str, policy_sha256: str, migrate: bool = False, timeout: float = 5.0,
                  windows: dict[str, int] | None = None, nonce_ttl: int = 86_400,
-                 idempotency_ttl: int = 86_400, completes: frozenset[str] | None = None) -> None:
+                 idempotency_ttl: int = 86_400, completes: frozenset[str] | None = None,
+                 policy_name: str = "") -> None:
         """`completes`: the tools whose completion does something; an uncompleted call of any
         other tool is forgotten after CALL_TTL like a finished one (None: keep them all)."""
         self.path = path
@@ -68,7 +69,7 @@ class SQLiteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-            self._bind_policy(policy_sha256, migrate)  # checks the counter in the same transaction
+            self._bind_policy(policy_sha256, migrate, policy_name)  # checks the counter in the same transaction
             self._identity = self._file_identity()
         except (sqlite3.Error, UnicodeDecodeError, ValueError) as exc:  # a damaged file's message may not decode
             raise StoreError(f"cannot open the SQLite store `{path}`: {exc}") from exc
@@ -100,17 +101,18 @@ class SQLiteStore:
             raise StoreError(f"the SQLite store's decision counter is damaged (meta `seq` = {row and row[0]!r}, "
                              f"but calls up to {top} are recorded); repair it to at least {top}")
 
-    def _bind_policy(self, sha: str, migrate: bool) -> None:
+    def _bind_policy(self, sha: str, migrate: bool, name: str) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             row = self._db.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
             if row is None or migrate:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('policy', ?)", (sha,))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('policy_name', ?)", (name,))
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('seq', '0')")
             elif row[0] != sha:
-                raise StoreMismatchError(
-                    f"the store `{self.path}` was written by another version of the policy (sha256 {row[0][:12]}…); "
-                    "migrate it with `oxdeai state import` or open it with migrate=True")
+                named = self._db.execute("SELECT value FROM meta WHERE key = 'policy_name'").fetchone()
+                raise StoreMismatchError(mismatch(f"the store `{self.path}`", row[0], named[0] if named else None,
+                                                  name))
             self._check_counter()
             self._db.execute("COMMIT")
         except BaseException:

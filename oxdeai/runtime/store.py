@@ -63,6 +63,16 @@ class StoreError(Exception):
     """The store cannot be reached or answered with data that does not fit: the engine denies."""
 
 
+def mismatch(store: str, stored_sha: str, stored_name: str | None, name: str) -> str:
+    """Why a store written by another policy is refused, and what to do: another policy
+    altogether is a wrong store; another version of this one is rolled over."""
+    if stored_name and name and stored_name != name:
+        return (f"{store} belongs to another policy, `{stored_name}` (this is `{name}`): give this policy a store of "
+                "its own")
+    return (f"{store} was written by another version of this policy (sha256 {stored_sha[:12]}…): roll it over with "
+            "`oxdeai state rollout --from OLD.oxp --policy NEW.oxp` (docs/state.md)")
+
+
 class StateStore(Protocol):
     durable: bool  # shared beyond this process: decision ids are recorded in the store
     last_order: int | None  # the commit order of the last step, where sequence numbers are not it; else None

@@ -24,7 +24,7 @@ def open_store(url: str, policy: Any, migrate: bool = False) -> StateStore:
         if url[len("sqlite:///"):] in ("", ":memory:") or url.endswith("/"):
             raise StoreError(f"bad store URL `{url}`: give the database file, e.g. sqlite:///state.db")
         return SQLiteStore(url[len("sqlite:///"):], policy.sha256, migrate, 5.0, horizons.windows,
-                           horizons.nonce_ttl, horizons.idempotency_ttl, horizons.completes)
+                           horizons.nonce_ttl, horizons.idempotency_ttl, horizons.completes, policy.name)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
             from oxdeai.runtime.redis_store import RedisStore, check_redis_url

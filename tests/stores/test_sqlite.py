@@ -63,6 +63,15 @@ def test_another_policy_version_is_refused_unless_migrated(tmp_path: Path) -> No
     SQLiteStore(path, "b" * 64, migrate=True).close()
 
 
+def test_the_refusal_tells_another_policy_from_another_version_of_this_one(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    SQLiteStore(path, "a" * 64, policy_name="shop").close()
+    with pytest.raises(StoreMismatchError, match="another version of this policy .*oxdeai state rollout"):
+        SQLiteStore(path, "b" * 64, policy_name="shop")
+    with pytest.raises(StoreMismatchError, match="belongs to another policy, `shop` \\(this is `payments`\\)"):
+        SQLiteStore(path, "b" * 64, policy_name="payments")
+
+
 def test_opening_beside_a_deciding_engine_never_sees_a_damaged_counter(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Regression: opening a store read `seq` and the highest recorded call in two snapshots,
