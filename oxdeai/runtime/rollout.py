@@ -74,22 +74,28 @@ def plan_rollout(old: CheckedPolicy, new: CheckedPolicy) -> RolloutPlan:
     return plan
 
 
-def carried_violations(probe: Engine, plan: RolloutPlan) -> list[str]:
-    """`invariant NAME at key K` for each invariant of the new version that the entries
-    carried over would break, read at the store's clock. `probe` is an engine of the new
-    version over a scratch store holding exactly the entries that would carry over."""
-    entries = probe.store.entries()
+def broken_at(engine: Engine, inv: A.InvariantDecl) -> str | None:
+    """The first key (text; "" unkeyed) of the store's entries at which `inv` is false,
+    read at the store's clock as the next step would read it; None when it holds on all."""
+    entries = engine.store.entries()
     now = entries[CLOCK].value if CLOCK in entries else 0
-    policy = probe.policy
+    names = sorted(A.bare_names(inv.expr) & engine.policy.states.keys())
+    for key in sorted({key for (name, key) in entries if name in names}) or [""]:
+        values = {n: engine.read_entry(n, key, now) for n in names}
+        if not eval_expr(inv.expr, Ctx({}, {}, now, "", values.__getitem__, engine.policy.consts)):
+            return key
+    return None
+
+
+def carried_violations(probe: Engine) -> list[str]:
+    """`invariant NAME at key K` for each invariant of the new version that the entries
+    carried over would break. `probe` is an engine of the new version over a scratch
+    store holding exactly the entries that would carry over."""
     broken = []
-    for inv in policy.invariants:
-        names = sorted(A.bare_names(inv.expr) & policy.states.keys())
-        keys = sorted({key for (name, key) in entries if name in names}) or [""]
-        for key in keys:
-            values = {n: probe.read_entry(n, key, now) for n in names}
-            if not eval_expr(inv.expr, Ctx({}, {}, now, "", values.__getitem__, policy.consts)):
-                broken.append(f"invariant `{inv.name}` at key {key!r}" if key else f"invariant `{inv.name}`")
-                break
+    for inv in probe.policy.invariants:
+        key = broken_at(probe, inv)
+        if key is not None:
+            broken.append(f"invariant `{inv.name}` at key {key!r}" if key else f"invariant `{inv.name}`")
     return broken
 
 
@@ -136,7 +142,7 @@ def roll_over(old_engine: Engine, new: CheckedPolicy,
     plan = plan_rollout(old_engine.policy, new)
     probe = Engine(new, MemoryStore(Horizons.of(new)))
     probe.store.replace_entries(keep_entries(plan, old_engine.store.entries()))
-    broken = carried_violations(probe, plan)
+    broken = carried_violations(probe)
     if broken:
         raise RolloutRefused([f"the entries carried over would break {b}" for b in broken])
     expire_calls_in_flight(old_engine, set(plan.changed_tools))
