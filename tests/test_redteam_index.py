@@ -13,7 +13,9 @@ from tests.conftest import ROOT
 REVIEW = ROOT.parent / "shared" / "redteam"
 
 CASES = {
-    "engine-01-regex-backtracking-dos": ["tests.test_redteam_regex:test_nested_quantifiers_cannot_stall_a_decision"],
+    "engine-01-regex-backtracking-dos": [
+        "tests.test_redteam_regex:test_nested_quantifiers_cannot_stall_a_decision",
+        "tests.test_redteam_regex:test_check_refuses_patterns_whose_automaton_makes_every_character_costly"],
     "engine-02-sqlite-purge-forgets-live-state": [
         "tests.stores.test_faults:test_a_request_from_the_future_is_decided_alike_on_memory_and_sqlite",
         "tests.stores.test_faults:test_with_a_clock_and_max_skew_a_time_far_ahead_is_refused_and_nothing_is_forgotten"],
@@ -57,7 +59,9 @@ CASES = {
     "verify-diff-unknown-passes-gate": ["tests.test_redteam_verify:test_diff_unknown_never_passes_the_gate"],
     "verify-engine-deep-expression-internal-error": [
         "tests.test_redteam_verify:test_every_expression_check_accepts_is_decided_and_verified"],
-    "verify-engine-regex-backtracking-hang": ["tests.test_redteam_regex:test_nested_quantifiers_cannot_stall_a_decision"],
+    "verify-engine-regex-backtracking-hang": [
+        "tests.test_redteam_regex:test_nested_quantifiers_cannot_stall_a_decision",
+        "tests.test_redteam_regex:test_random_arguments_over_the_largest_accepted_automata_decide_correctly"],
     "verify-guard-ignores-same-step-expiry": ["tests.test_redteam_time:test_the_guard_sees_a_lease_that_expired_in_the_same_step"],
     "verify-limit-amount-check-ignores-invariants": [
         "tests.test_redteam_verify:test_a_limit_amount_is_checked_on_states_satisfying_the_invariants"],

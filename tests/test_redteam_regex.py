@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ import pytest
 
 from oxdeai import load_policy
 from oxdeai.dsl.policy import compile_source
+from oxdeai.dsl.regex import parse_regex
+from oxdeai.dsl.regex_automaton import MAX_SIZE, MAX_STATES, accepts, automaton_states
 from oxdeai.runtime.engine import Engine
 from oxdeai.verifier.properties import verify_policy
 
@@ -63,7 +66,7 @@ def hang_detector(seconds: int) -> Iterator[None]:
 
 
 @pytest.mark.parametrize("pattern", ["(a+)+", "(a|a)*", "(a*)*b", "(.*)*b", "(a|aa)+", "(\\\\w+\\\\d?)+", ".*.*.*=.*",
-                                     "([a-z]+)*@", "(.*a){20}", "(a{1,10}){1,100}b"])
+                                     "([a-z]+)*@", "(.*a){20}", "(a{1,10}){1,10}b", "(.*(a|b){10}){5}c"])
 def test_nested_quantifiers_cannot_stall_a_decision(pattern: str) -> None:
     body = f'allow r on t when args.s matches "{pattern}"\n'
     with hang_detector(20):
@@ -78,3 +81,36 @@ def test_check_refuses_what_the_linear_matcher_cannot_build(pattern: str) -> Non
     assert policy is None
     (diagnostic,) = [d for d in diagnostics if d.is_error]
     assert diagnostic.code == "E306" and "product may be at most 1000" in diagnostic.message
+
+
+@pytest.mark.parametrize("pattern", ["[ab]*a[ab]{100}", "(.*\\\\d.{50}){19}", "(.*a.{99}b){10}", ".*a.{11}",
+                                     "(a{1,10}){1,100}b"])
+def test_check_refuses_patterns_whose_automaton_makes_every_character_costly(pattern: str) -> None:
+    """RE2 is linear in the subject, but these make it rebuild automaton states (or run its
+    NFA) at each character of a random argument: half a second per decision before."""
+    policy, diagnostics = compile_source(HEAD + f'allow r on t when args.s matches "{pattern}"\n')
+    assert policy is None
+    (diagnostic,) = [d for d in diagnostics if d.is_error]
+    assert diagnostic.code == "E306" and "matching automaton is too large" in diagnostic.message
+
+
+@pytest.mark.parametrize(("pattern", "states"), [
+    ("abc", 4), ("[ab]*a[ab]{5}", 64), ("[ab]*a[ab]{10}", 2048), (".*a.{10}", 2048), ("(.{10}){100}", 1001),
+    ("a{0}", 1), ("x{0,3}", 4), ("(a|a)*", 1), ("[^x]*x", 2),
+])
+def test_automaton_state_counts(pattern: str, states: int) -> None:
+    """The subset construction counts what a full match needs: `[ab]*a[ab]{k}` must
+    remember the last k+1 characters (2^(k+1) states), `.{1000}` counts to 1000."""
+    found = automaton_states(parse_regex(pattern), MAX_STATES, MAX_SIZE)
+    assert found is not None and found[0] == states
+
+
+def test_random_arguments_over_the_largest_accepted_automata_decide_correctly() -> None:
+    """At the limit, the engine's answers are still RE2's full match (and the automaton's)."""
+    rng = random.Random(7)
+    for pattern in ["[ab]*a[ab]{10}", ".*a.{10}"]:
+        body = f'allow r on t when args.s matches "{pattern}"\n'
+        for _ in range(3):
+            subject = "".join(rng.choice("ab") for _ in range(65_536))
+            assert decide(body, subject)[0] is (subject[-11] == "a")
+            assert accepts(parse_regex(pattern), subject) is (subject[-11] == "a")

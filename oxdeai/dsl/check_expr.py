@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.diagnostics import Diagnostic, did_you_mean, error
 from oxdeai.dsl.ops import apply_func, arith, compare
-from oxdeai.dsl.regex import RegexError, compile_linear
+from oxdeai.dsl.regex import RegexError
+from oxdeai.dsl.regex_linear import compile_linear
 from oxdeai.dsl.types import BOOL, INT, OUTCOMES, STR, Base, ConstValue, Ty, type_of_field
 
 

@@ -3,19 +3,18 @@
 Contract: `parse_regex` accepts exactly the dialect of docs/language.md and
 raises `RegexError(offset, message)` for anything else (anchors, letter escapes
 other than `\\d` / `\\w`, lazy quantifiers, backreferences, lookaround, bounds
-over 100). The runtime compiles this AST to RE2 (`compile_linear`: matching takes
+over 100). The runtime compiles this AST to RE2 (dsl/regex_linear.py: matching takes
 time linear in the subject, whatever the pattern); the verifier to Z3. `.` is any
 one code point, newline included; `\\d` and `\\w` are ASCII only. A pattern RE2
 cannot build (nested repetition counts whose product exceeds 1000, or a program
-over RE2's memory budget) is refused by `check` with the reason.
+over RE2's memory budget) is refused by `check` with the reason, and so is one whose
+matching automaton is too large to keep a match cheap (dsl/regex_automaton.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
-
-import re2
+from typing import Union
 
 MAX_REPEAT = 100
 MAX_GROUP_DEPTH = 100  # the parser and every walker over the AST recurse once per group
@@ -230,54 +229,3 @@ class _RegexParser:
             raise RegexError(self.pos, f"`{ch}` must be escaped as `\\{ch}` inside a class")
         self.pos += 1
         return RChar(ord(ch))
-
-
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.dot_nl = True  # `.` is any code point, newline included
-_RE2_OPTIONS.log_errors = False
-_LINEAR: dict[str, Any] = {}
-
-
-def compile_linear(pattern: str) -> Any:
-    """The dialect pattern compiled by RE2 (use `.fullmatch`); raises RegexError when the
-    pattern is outside the dialect or too big for RE2. Cached per pattern text."""
-    compiled = _LINEAR.get(pattern)
-    if compiled is None:
-        source = to_re2(parse_regex(pattern))
-        try:
-            compiled = re2.compile(source, _RE2_OPTIONS)
-        except re2.error as exc:
-            detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) \
-                else str(exc)
-            raise RegexError(0, f"the pattern is too big for the linear-time matcher ({detail}); nested "
-                                f"repetition counts multiply, and their product may be at most 1000") from None
-        _LINEAR[pattern] = compiled
-    return compiled
-
-
-def to_re2(node: Regex) -> str:
-    """RE2 source for the node: every character but an ASCII letter or digit is written
-    as `\\x{HEX}`, so nothing in the subject's alphabet can read as syntax."""
-    match node:
-        case RChar(code):
-            return _re2_char(code)
-        case RAny():
-            return "."
-        case RClass(negated, ranges):
-            body = "".join(_re2_char(lo) if lo == hi else f"{_re2_char(lo)}-{_re2_char(hi)}" for lo, hi in ranges)
-            return f"[{'^' if negated else ''}{body}]"
-        case RConcat(parts):
-            return "".join(f"(?:{to_re2(p)})" if isinstance(p, RAlt) else to_re2(p) for p in parts) \
-                if parts else "(?:)"
-        case RAlt(branches):
-            return "|".join(to_re2(b) or "(?:)" for b in branches)
-        case RRepeat(inner, lo, hi):
-            base = f"(?:{to_re2(inner)})"
-            if hi == 0:
-                return "(?:)"  # exactly zero repetitions: the empty string
-            return base + ("*" if (lo, hi) == (0, None) else f"{{{lo},}}" if hi is None else f"{{{lo},{hi}}}")
-    raise AssertionError(f"unhandled regex node {node!r}")
-
-
-def _re2_char(code: int) -> str:
-    return chr(code) if code < 128 and chr(code).isalnum() else f"\\x{{{code:X}}}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.ops import apply_func, arith, compare, hour, weekday
-from oxdeai.dsl.regex import compile_linear
+from oxdeai.dsl.regex_linear import compile_linear
 
 Value = Any  # int | str | bool | frozenset
 
