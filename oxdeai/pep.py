@@ -16,39 +16,18 @@ from __future__ import annotations
 
 import hmac
 import time as wallclock
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 
 from oxdeai.authz.keys import KeyRing
 from oxdeai.authz.replay import ReplayStore, open_replay
 from oxdeai.authz.tokens import request_hash
+from oxdeai.authz.verdicts import Authorized, Reason, Refused
 
-Reason = Literal["malformed", "unknown_key", "bad_signature", "wrong_audience", "expired", "wrong_call", "replayed"]
+__all__ = ["REQUIRED", "Authorized", "Reason", "Refused", "verify"]
+
 REQUIRED = ("iss", "aud", "iat", "exp", "jti", "dec", "req", "pol")
-
-
-@dataclass(frozen=True)
-class Authorized:
-    decision_id: str
-    tool: str | None
-    policy: dict[str, Any]
-    jti: str
-    expires: int
-    issuer: str
-
-    def __bool__(self) -> bool:
-        return True
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: Reason
-    detail: str
-
-    def __bool__(self) -> bool:
-        return False
 
 
 def verify(token: Any, call: dict[str, Any], context: dict[str, Any], *, audience: str, keys: KeyRing,

@@ -125,7 +125,8 @@ def test_the_layers() -> None:
                 broken.append((name, dep))
             if layer == "server" and target in ("cli", "integrations"):
                 broken.append((name, dep))
-            if layer == "authz" and target in ("cli", "server", "integrations", "guard", "verifier", "policytest"):
+            if layer in ("authz", "audit") and \
+                    target in ("cli", "server", "integrations", "guard", "verifier", "policytest"):
                 broken.append((name, dep))
             if layer != "policytest" and target == "policytest" and name != "oxdeai.cli.test":
                 broken.append((name, dep))
@@ -139,7 +140,7 @@ def test_the_layers() -> None:
                 broken.append((name, dep))
             if layer == "verifier" and target == "runtime" and name != "oxdeai.verifier.replay":
                 broken.append((name, dep))
-        if layer in ("dsl", "runtime", "guard", "integrations", "server", "policytest", "authz", "pep") and \
+        if layer in ("dsl", "runtime", "guard", "integrations", "server", "policytest", "authz", "audit", "pep") and \
                 "z3" in _third_party(MODULES[name]):
             broken.append((name, "z3"))
     assert broken == []
@@ -214,6 +215,16 @@ def test_version_and_check_load_no_solver_and_no_models() -> None:
         assert not {m for m in loaded if m == "z3" or m.startswith("pydantic") or m.startswith("oxdeai.runtime")}, argv
 
 
+def test_the_guard_and_the_decision_log_need_no_optional_extra() -> None:
+    """The guard (and its decision log) is core: signing and verifying load the authz
+    extra (PyJWT, cryptography) only when a guard is given an issuer or an Executor is built."""
+    probe = "import sys, oxdeai.guard, oxdeai.audit.log; print(' '.join(sorted(sys.modules)))"
+    loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                                cwd=ROOT).stdout.split())
+    assert "oxdeai.guard.authorized" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("jwt", "cryptography")}
+
+
 def test_the_command_listing_matches_the_commands() -> None:
     ctx = click.Context(main)
     for name, (_, _, short) in COMMANDS.items():
@@ -236,7 +247,7 @@ def test_the_architecture_map_names_every_module_and_only_real_ones() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`(?:[a-z_]+/)*([a-z_]+\.(?:py|lark|md))`", text))
     modules = {p.name for sub in ("dsl", "runtime", "verifier", "guard", "integrations", "server", "policytest",
-                                  "authz")
+                                  "authz", "audit")
                for p in (PACKAGE / sub).glob("*.py")
                if p.name != "__init__.py"}
     assert modules - named == set()

@@ -35,7 +35,8 @@ def _pem(source: str | bytes | Path) -> bytes:
     return source.encode() if isinstance(source, str) else source
 
 
-def _kid(public: Ed25519PublicKey) -> str:
+def key_id(public: Ed25519PublicKey) -> str:
+    """The default `kid` of an Ed25519 key: 16 hex digits of its raw public key's SHA-256."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -49,7 +50,7 @@ class Signer:
     @staticmethod
     def generate(kid: str | None = None) -> Signer:
         key = Ed25519PrivateKey.generate()
-        return Signer(key, kid or _kid(key.public_key()), "EdDSA")
+        return Signer(key, kid or key_id(key.public_key()), "EdDSA")
 
     @staticmethod
     def from_pem(source: str | bytes | Path, kid: str | None = None) -> Signer:
@@ -59,7 +60,7 @@ class Signer:
             raise KeyProblem(f"not an unencrypted PEM private key: {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyProblem(f"the signing key must be Ed25519, not {type(key).__name__}")
-        return Signer(key, kid or _kid(key.public_key()), "EdDSA")
+        return Signer(key, kid or key_id(key.public_key()), "EdDSA")
 
     @staticmethod
     def hmac(secret: bytes, kid: str) -> Signer:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time as wallclock
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -39,3 +40,18 @@ def issue(decision: Decision, call: dict[str, Any], context: dict[str, Any], *, 
               "dec": decision.decision_id, "req": request_hash(call, context), "tool": decision.tool,
               "pol": {"name": policy.name, "version": policy.version, "sha256": policy.sha256}}
     return jwt.encode(claims, signer.key, algorithm=signer.algorithm, headers={"kid": signer.kid})
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """Who issues authorizations at a decision point: the signer, the executor they are
+    for (`audience`), how long they live, and the `iss` claim."""
+
+    signer: Signer
+    audience: str
+    ttl: int = DEFAULT_TTL
+    name: str = "oxdeai"
+
+    def token(self, decision: Decision, call: dict[str, Any], context: dict[str, Any]) -> str:
+        return issue(decision, call, context, signer=self.signer, audience=self.audience, issuer=self.name,
+                     ttl=self.ttl)

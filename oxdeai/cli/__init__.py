@@ -20,6 +20,7 @@ COMMANDS = {
     "test": ("oxdeai.cli.test", "test_command", "Run policy unit tests (*.test.json), with rule coverage."),
     "state": ("oxdeai.cli.state", "state", "Inspect and change the state a store holds (budgets, counters, kill switches)."),
     "serve": ("oxdeai.cli.serve", "serve", "Serve decisions over HTTP: POST /v1/decide, /v1/complete; health, metrics, OpenAPI."),
+    "audit": ("oxdeai.cli.audit", "audit", "Check and read the tamper-evident decision log (hash chain, signed checkpoints)."),
     "mcp-proxy": ("oxdeai.cli.mcp_proxy", "mcp_proxy", "Serve an MCP server over stdio that gates every tool call of the real one."),
 }
 

@@ -25,10 +25,12 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from oxdeai.audit.log import DecisionLog
 from oxdeai.dsl.policy import CheckedPolicy, load_policy
 from oxdeai.guard.answers import AlreadyDone, Denial, Denied
+from oxdeai.guard.authorized import Authorization
 from oxdeai.guard.results import Results
 from oxdeai.guard.signature import check_signature
 from oxdeai.runtime.completions import CompletionError, CompletionStoreError
@@ -37,6 +39,9 @@ from oxdeai.runtime.models import Decision, canonical_json
 from oxdeai.runtime.store import StateStore
 from oxdeai.runtime.store_urls import open_store
 
+if TYPE_CHECKING:
+    from oxdeai.authz.tokens import Issuer
+
 # What `bind` sets for the calls of one run (a task or thread sees its own).
 _bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("oxdeai_guard_context", default=None)
 
@@ -44,10 +49,13 @@ _bound: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("
 class Guard:
     def __init__(self, policy: CheckedPolicy | str | Path | Engine, *, store: StateStore | str | None = None,
                  agent: dict[str, Any] | None = None, on_deny: Literal["result", "raise"] = "result",
-                 max_results: int = 10_000) -> None:
+                 max_results: int = 10_000, log: DecisionLog | str | None = None, issuer: Issuer | None = None) -> None:
         """`policy`: a loaded policy, a path, or an `Engine` already built (then `store` is
         not given). `agent`: the trusted agent record for every call, unless `bind` gives
-        another. `on_deny`: answer a `Denial` (the model reads it) or raise `Denied`."""
+        another. `on_deny`: answer a `Denial` (the model reads it) or raise `Denied`.
+        `log`: the decision log (a `DecisionLog`, or a file to append to) every decision
+        and completion is written to. `issuer`: "issue" mode, `authorize` signs ALLOWs
+        for an executor (guard/authorized.py)."""
         if isinstance(policy, Engine):
             if store is not None:
                 raise ValueError("give the store to the Engine, or give the Guard a policy and a store")
@@ -59,6 +67,8 @@ class Guard:
         self.agent = agent
         self.on_deny = on_deny
         self.results = Results(max_results)
+        self.log = DecisionLog(log, who="oxdeai guard") if isinstance(log, str) else log
+        self.issuer = issuer
 
     # ---- the trusted context ------------------------------------------------------
 
@@ -126,6 +136,7 @@ class Guard:
     def call(self, tool: str, args: dict[str, Any], run: Callable[..., Any], call_id: str | None = None) -> Any:
         decided = self._decided_args(tool, args)
         decision = self.engine.decide(self.request(tool, args, call_id, decided), self.context())
+        self._logged(decision)
         early = self._before(tool, decision)
         if early is not None:
             return early.value()
@@ -142,6 +153,7 @@ class Guard:
                     call_id: str | None = None) -> Any:
         decided = self._decided_args(tool, args)
         decision = await self.engine.adecide(self.request(tool, args, call_id, decided), self.context())
+        self._logged(decision)
         early = self._before(tool, decision)
         if early is not None:
             return early.value()
@@ -154,7 +166,49 @@ class Guard:
         await self._afinish(decision, window, "ok", value=value)
         return value
 
+    # ---- "issue" mode: the decision point of a separate executor ------------------------
+
+    def authorize(self, tool: str, args: dict[str, Any], call_id: str | None = None) -> Any:
+        """An `Authorization` for the executor, or the `Denial` / `AlreadyDone` the call
+        answers instead (the tool does not run here)."""
+        if self.issuer is None:
+            raise ValueError("`authorize` is the guard's issue mode: build the Guard with an `issuer`")
+        decided = self._decided_args(tool, args)
+        context = self.context()
+        call = self.request(tool, args, call_id, decided)
+        decision = self.engine.decide(call, context)
+        self._logged(decision)
+        early = self._before(tool, decision)
+        if early is not None:
+            return early.value()
+        signed = {**call, "args": decided}  # what the executor runs: the arguments the engine decided on
+        return Authorization(signed, context, self.issuer.token(decision, signed, context), decision.decision_id)
+
+    def report(self, authorization: Authorization | str, outcome: str = "ok") -> Any:
+        """The executor's outcome (`ok`, `failed`) of an authorized call: its completion,
+        whose effects are returned (a `CompletionError` as `Engine.complete` raises it)."""
+        decision_id = authorization if isinstance(authorization, str) else authorization.decision_id
+        effects = self.engine.complete(decision_id, outcome, self.context().get("time"))
+        self._logged_completion(decision_id, outcome, effects)
+        return effects
+
     # ---- the parts both paths share ---------------------------------------------------
+
+    def _logged(self, decision: Decision) -> None:
+        if self.log is not None and self.log.enabled:
+            self.log.write(b'{"caller":' + canonical_json(self._caller()) + b',"decision":' + decision.to_json()
+                           + b',"event":"decision"}')
+
+    def _logged_completion(self, decision_id: str, outcome: str, effects: Any) -> None:
+        if self.log is not None and self.log.enabled:
+            self.log.write(b'{"caller":' + canonical_json(self._caller()) + b',"completion":' + canonical_json(
+                {"decision_id": decision_id, "outcome": outcome, "effects": [
+                    {"state": s, "key": k or None, "before": b, "after": a} for s, k, b, a in effects]})
+                + b',"event":"completion"}')
+
+    def _caller(self) -> str:
+        agent = self.context()["agent"]
+        return str(agent.get("id", "")) if isinstance(agent, dict) else ""
 
     def _before(self, tool: str, decision: Decision) -> _Early | None:
         """What the call answers without running the tool, or None to run it."""
@@ -197,7 +251,8 @@ class Guard:
                 error: BaseException | None = None) -> None:
         self._keep(decision, window, value, error)
         try:
-            self.engine.complete(decision.decision_id, outcome, self.context().get("time"))
+            effects = self.engine.complete(decision.decision_id, outcome, self.context().get("time"))
+            self._logged_completion(decision.decision_id, outcome, effects)
         except CompletionStoreError:
             raise  # not applied: the host must know (docs/integrations.md, "What a guarded call does")
         except CompletionError:
@@ -207,7 +262,8 @@ class Guard:
                        error: BaseException | None = None) -> None:
         self._keep(decision, window, value, error)
         try:
-            await self.engine.acomplete(decision.decision_id, outcome, self.context().get("time"))
+            effects = await self.engine.acomplete(decision.decision_id, outcome, self.context().get("time"))
+            self._logged_completion(decision.decision_id, outcome, effects)
         except CompletionStoreError:
             raise
         except CompletionError:

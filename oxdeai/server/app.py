@@ -142,10 +142,13 @@ def build_app(service: Service, max_body: int = MAX_BODY, reloader: Reloader | N
         return Response(document, media_type="application/json")
 
     async def jwks(request: Request) -> Response:
-        if service.issuer is None:
-            return json_response(error(404, "this service issues no authorizations (start it with --signing-key)"))
+        """The public keys of the authorizations and of the decision log's checkpoints."""
+        signers = [s for s in (service.issuer.signer if service.issuer else None, service.log.chain.signer) if s]
+        if not signers:
+            return json_response(error(404, "this service signs nothing (start it with --signing-key or "
+                                            "--log-signing-key)"))
         from oxdeai.authz.keys import KeyRing
-        return Response(json.dumps(KeyRing.of(service.issuer.signer).jwks()).encode(), media_type="application/json")
+        return Response(json.dumps(KeyRing.of(*signers).jwks()).encode(), media_type="application/json")
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         traceback.print_exception(exc, file=sys.stderr)

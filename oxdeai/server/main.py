@@ -14,11 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from oxdeai.audit.log import DecisionLog
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
 from oxdeai.server.keys import KeysError, load_keys
-from oxdeai.server.log import DecisionLog
 from oxdeai.server.service import Service
 from oxdeai.server.setup import SetupError, load_policy_file
 
@@ -39,6 +39,10 @@ class Settings:
     signing_key: str | None = None  # a PEM file: ALLOWs carry signed authorizations (docs/receipts.md)
     audience: str = "oxdeai-executor"
     token_ttl: int = 60
+    log_signing_key: str | None = None  # a PEM file: the decision log gets signed checkpoints
+    log_checkpoint_every: int = 1_000  # records
+    log_checkpoint_seconds: float = 60.0
+    log_rotate_bytes: int | None = None
 
     def to_environment(self) -> str:
         return json.dumps(asdict(self))
@@ -61,25 +65,32 @@ def build_service(settings: Settings) -> Service:
         keys = load_keys(text, lambda record: [m for _, _, m in engine.schema.agent_record(record)[1]])
     except KeysError as exc:
         raise SetupError(f"{settings.keys}: {exc}") from None
+    log_signer = _signer(settings.log_signing_key, "the decision log's signing key") \
+        if settings.log_signing_key else None
     try:
-        log = DecisionLog(settings.log)
+        log = DecisionLog(settings.log, signer=log_signer, checkpoint_every=settings.log_checkpoint_every,
+                          checkpoint_seconds=settings.log_checkpoint_seconds, rotate_bytes=settings.log_rotate_bytes)
     except OSError as exc:
         raise SetupError(f"cannot open the decision log `{settings.log}`: {exc}") from None
     return Service(engine, keys, log, _issuer(settings))
 
 
-def _issuer(settings: Settings) -> Any:
-    if settings.signing_key is None:
-        return None
+def _signer(path: str, what: str) -> Any:
     try:
         from oxdeai.authz.keys import KeyProblem, Signer
     except ImportError as exc:
-        raise SetupError(f"signed authorizations need the authz extra ({exc}): pip install 'oxdeai[authz]'") from None
-    from oxdeai.server.service import Issuer
+        raise SetupError(f"{what} needs the authz extra ({exc}): pip install 'oxdeai[authz]'") from None
     try:
-        return Issuer(Signer.from_pem(Path(settings.signing_key)), settings.audience, settings.token_ttl)
+        return Signer.from_pem(Path(path))
     except (KeyProblem, OSError) as exc:
-        raise SetupError(f"the signing key `{settings.signing_key}`: {exc}") from None
+        raise SetupError(f"{what} `{path}`: {exc}") from None
+
+
+def _issuer(settings: Settings) -> Any:
+    if settings.signing_key is None:
+        return None
+    from oxdeai.authz.tokens import Issuer
+    return Issuer(_signer(settings.signing_key, "the signing key"), settings.audience, settings.token_ttl)
 
 
 def app_from_environment() -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from oxdeai.audit.log import DecisionLog
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.guard.tool_schema import json_schema
 from oxdeai.runtime.completions import CompletionError, CompletionStoreError
@@ -28,7 +29,6 @@ from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.models import canonical_json
 from oxdeai.runtime.strict_json import loads_strict
 from oxdeai.server.keys import Caller, Keys
-from oxdeai.server.log import DecisionLog
 from oxdeai.server.metrics import Metrics
 from oxdeai.server.models import CompleteBody, DecideBody, PolicyInfo
 
@@ -52,22 +52,11 @@ class Serving:
                           tools={name: json_schema(tool) for name, tool in p.tools.items()}).model_dump_json().encode()
 
 
-@dataclass(frozen=True)
-class Issuer:
-    """Signed authorizations for ALLOWs (docs/receipts.md): the signer, whom they are for, how long they live."""
-
-    signer: Any  # oxdeai.authz.keys.Signer (the authz extra is imported only when this is set)
-    audience: str
-    ttl: int = 60
-
-    def token(self, decision: Any, call: dict[str, Any], agent: Any) -> str:
-        from oxdeai.authz.tokens import issue
-        return issue(decision, call, {"agent": agent}, signer=self.signer, audience=self.audience, ttl=self.ttl)
-
-
 class Service:
     def __init__(self, engine: Engine, keys: Keys, log: DecisionLog | None = None,
-                 issuer: Issuer | None = None) -> None:
+                 issuer: Any = None) -> None:
+        """`issuer`: an oxdeai.authz.tokens.Issuer when ALLOWs carry signed authorizations
+        (the authz extra is imported only then)."""
         self.issuer = issuer
         self.current = Serving(engine.policy, engine)
         self.keys = keys
@@ -139,7 +128,7 @@ class Service:
             self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"decision":' + answer
                            + b',"event":"decision"}')
         if self.issuer is not None and decision.allowed and not decision.repeat:
-            return 200, answer, self.issuer.token(decision, call, caller.agent)
+            return 200, answer, self.issuer.token(decision, call, {"agent": caller.agent})
         return 200, answer
 
     async def complete(self, caller: Caller, raw: bytes) -> Answer:

@@ -7,7 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from oxdeai.runtime.models import canonical_json
+from tests.conftest import EXAMPLES
 from tests.server.conftest import FREE, PRO, Served
 
 
@@ -74,11 +77,39 @@ def test_the_decision_log_has_one_canonical_line_per_event_and_no_arguments(serv
     served.decide(FREE, tool="shell.exec", args={"cmd": "secret-token-123"}, nonce="z")
     served.stop()  # the writer drains what is queued before the process ends
     lines = served.log.read_bytes().splitlines()
-    events = [json.loads(line) for line in lines]
+    chained = [json.loads(line) for line in lines]
+    assert all(canonical_json(e) == line for e, line in zip(chained, lines, strict=True))
+    assert [e["n"] for e in chained] == [0, 1, 2] and len({e["chain"] for e in chained}) == 1
+    events = [e["record"] for e in chained]
     assert [(e["event"], e["caller"]) for e in events] == [("decision", "pro-bot"), ("completion", "pro-bot"),
                                                             ("decision", "free-bot")]
-    assert all(canonical_json(e) == line for e, line in zip(events, lines, strict=True))
     assert events[0]["decision"] == allowed and events[1]["completion"]["outcome"] == "ok"
+
+
+def test_a_signed_decision_log_verifies_with_the_published_keys(tmp_path: Path) -> None:
+    pytest.importorskip("jwt")
+    from click.testing import CliRunner
+
+    from oxdeai.authz.keys import Signer
+    from oxdeai.cli import main
+    (tmp_path / "log-key.pem").write_bytes(Signer.generate().private_pem())
+    served = Served(tmp_path, "memory://", EXAMPLES / "shop.oxp", "--log-signing-key", str(tmp_path / "log-key.pem"),
+                    "--log-checkpoint-every", "5")
+    try:
+        for amount in range(1, 13):
+            _charge(served, PRO, amount)
+        (tmp_path / "jwks.json").write_text(served.http.get("/.well-known/jwks.json").text)
+    finally:
+        served.stop()  # the closing checkpoint is written as the service stops
+    log, keys = str(served.log), str(tmp_path / "jwks.json")
+    result = CliRunner().invoke(main, ["audit", "verify", log, "--keys", keys])
+    assert result.exit_code == 0, result.output
+    assert "12" in CliRunner().invoke(main, ["audit", "show", log]).output
+    lines = served.log.read_bytes().splitlines()
+    assert len(lines) == 12 + 2 + 1  # the decisions, a checkpoint after every 5, the closing one
+    del lines[3]
+    served.log.write_bytes(b"".join(line + b"\n" for line in lines))
+    assert CliRunner().invoke(main, ["audit", "verify", log, "--keys", keys]).exit_code == 1
     assert b"secret-token-123" not in served.log.read_bytes() and b'"acct"' not in served.log.read_bytes()
 
 
