@@ -128,6 +128,10 @@ def test_the_layers() -> None:
             if layer in ("authz", "audit") and \
                     target in ("cli", "server", "integrations", "guard", "verifier", "policytest"):
                 broken.append((name, dep))
+            if layer != "lsp" and target == "lsp" and name != "oxdeai.cli.lsp":
+                broken.append((name, dep))
+            if layer == "lsp" and target in ("runtime", "verifier", "server", "integrations", "guard", "audit", "authz"):
+                broken.append((name, dep))
             if layer != "policytest" and target == "policytest" and name != "oxdeai.cli.test":
                 broken.append((name, dep))
             if layer == "policytest" and target in ("cli", "server", "integrations"):
@@ -140,7 +144,8 @@ def test_the_layers() -> None:
                 broken.append((name, dep))
             if layer == "verifier" and target == "runtime" and name != "oxdeai.verifier.replay":
                 broken.append((name, dep))
-        if layer in ("dsl", "runtime", "guard", "integrations", "server", "policytest", "authz", "audit", "pep") and \
+        if layer in ("dsl", "runtime", "guard", "integrations", "server", "policytest", "authz", "audit", "lsp",
+                     "pep") and \
                 "z3" in _third_party(MODULES[name]):
             broken.append((name, "z3"))
     assert broken == []
@@ -247,7 +252,7 @@ def test_the_architecture_map_names_every_module_and_only_real_ones() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     named = set(re.findall(r"`(?:[a-z_]+/)*([a-z_]+\.(?:py|lark|md))`", text))
     modules = {p.name for sub in ("dsl", "runtime", "verifier", "guard", "integrations", "server", "policytest",
-                                  "authz", "audit")
+                                  "authz", "audit", "lsp")
                for p in (PACKAGE / sub).glob("*.py")
                if p.name != "__init__.py"}
     assert modules - named == set()

@@ -21,6 +21,7 @@ COMMANDS = {
     "state": ("oxdeai.cli.state", "state", "Inspect and change the state a store holds (budgets, counters, kill switches)."),
     "serve": ("oxdeai.cli.serve", "serve", "Serve decisions over HTTP: POST /v1/decide, /v1/complete; health, metrics, OpenAPI."),
     "audit": ("oxdeai.cli.audit", "audit", "Check and read the tamper-evident decision log (hash chain, signed checkpoints)."),
+    "lsp": ("oxdeai.cli.lsp", "lsp", "Run the language server over stdio: diagnostics, hover, definitions, formatting, fixes."),
     "mcp-proxy": ("oxdeai.cli.mcp_proxy", "mcp_proxy", "Serve an MCP server over stdio that gates every tool call of the real one."),
 }
 
