@@ -33,7 +33,7 @@ def verify_all() -> tuple[dict[str, str], float]:
     statuses: dict[str, str] = {}
     started = time.perf_counter()
     for path in policies():
-        out = subprocess.run([str(OXDEAI), "verify", "--format", "json", str(path)], capture_output=True,
+        out = subprocess.run([str(OXDEAI), "verify", "--no-cache", "--format", "json", str(path)], capture_output=True,
                              text=True, check=False).stdout
         for result in json.loads(out)["files"][0]["results"]:
             statuses[f"{path.relative_to(ROOT)}: {result['kind']} {result['property']}"] = result["status"]

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
 
 from oxdeai.cli import main
+
+# The suite keeps its caches (the grammar's analysis, verify's answers) apart from the
+# user's, so a test always sees what this run computed: set before any test runs, and
+# inherited by every command a test starts.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="oxdeai-test-cache-")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"

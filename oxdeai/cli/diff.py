@@ -9,7 +9,8 @@ import click
 
 from oxdeai.cli.common import EXIT_INTERNAL, EXIT_OK, EXIT_PROBLEM, EXIT_UNKNOWN, load_for_command
 from oxdeai.verifier.diff import diff_policies
-from oxdeai.verifier.replay import ReplayError, eval_command
+from oxdeai.verifier.replay import ReplayError
+from oxdeai.verifier.results import eval_command
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 

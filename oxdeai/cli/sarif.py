@@ -12,7 +12,7 @@ from typing import Any
 
 from oxdeai import __version__
 from oxdeai.verifier.checks import CHECKS
-from oxdeai.verifier.queries import Result
+from oxdeai.verifier.results import Result
 
 RULES = {
     "oxdeai/invariant": "An invariant of the policy state is not proved inductive",

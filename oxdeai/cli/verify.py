@@ -1,9 +1,11 @@
-"""`oxdeai verify FILE... [--format text|json|sarif] [--budget N] [--timeout S]`.
+"""`oxdeai verify FILE... [--format text|json|sarif] [--budget N] [--timeout S] [--no-cache]`.
 
 Every file is verified that compiles; one that does not is reported (its
 diagnostics) and the others still run. Exit 0 when every property is proved, 1 when
 a policy has errors or a property is violated, 3 when some are unknown and none violated, 70 when a counterexample did
-not replay (an internal error: both sides are printed).
+not replay (an internal error: both sides are printed). A file verified before with the
+same text, budget, timeout and oxdeai code answers from the cache (verifier/cache.py)
+without loading the solver; `--no-cache` verifies afresh.
 """
 
 from __future__ import annotations
@@ -23,11 +25,9 @@ from oxdeai.cli.common import (
     print_diagnostics,
     require_file,
 )
-from oxdeai.cli.sarif import to_sarif
 from oxdeai.dsl.diagnostics import render
-from oxdeai.verifier.properties import Result, verify_policy
-from oxdeai.verifier.replay import ReplayError, eval_command
-from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
+from oxdeai.verifier import cache
+from oxdeai.verifier.results import DEFAULT_BUDGET, DEFAULT_TIMEOUT, Result, eval_command
 
 
 @click.command()
@@ -38,7 +38,8 @@ from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
                    "uses it up is `unknown`, the same on every machine.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds per query: a wall-clock backstop, far above what the budget costs.")
-def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> None:
+@click.option("--no-cache", "no_cache", is_flag=True, help="Verify afresh, ignoring answers kept from earlier runs.")
+def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float, no_cache: bool) -> None:
     """Prove every invariant, assertion and check, or show a counterexample."""
     for path in files:
         require_file(path)
@@ -55,6 +56,12 @@ def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> Non
                 for d in diagnostics:
                     click.echo(render(d, path, text), err=True)
             continue
+        kept = None if no_cache else cache.lookup(text, budget, timeout)
+        if kept is not None:
+            done.append((path, policy.name, kept))
+            continue
+        from oxdeai.verifier.properties import verify_policy
+        from oxdeai.verifier.replay import ReplayError
         try:
             results = verify_policy(policy, timeout, budget)
         except ReplayError as exc:
@@ -65,11 +72,13 @@ def verify(files: tuple[str, ...], fmt: str, budget: int, timeout: float) -> Non
         except Exception as exc:  # a bug: say so plainly, never a traceback
             click.echo(f"oxdeai: internal error while verifying {path}: {type(exc).__name__}: {exc}", err=True)
             sys.exit(EXIT_INTERNAL)
+        cache.store(text, budget, timeout, results)
         done.append((path, policy.name, results))
     if fmt == "json":
         out = {"files": broken + [{"path": p, "results": [r.to_json() for r in rs]} for p, _, rs in done]}
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
     elif fmt == "sarif":
+        from oxdeai.cli.sarif import to_sarif
         click.echo(json.dumps(to_sarif(done), indent=2, ensure_ascii=False))
     else:
         for path, _, results in done:

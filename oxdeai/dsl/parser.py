@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import os
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import lark
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
+from oxdeai.cachedir import private_dir
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.build import TreeBuilder
 from oxdeai.dsl.diagnostics import Diagnostic, error
@@ -66,13 +65,8 @@ def grammar_cache_file() -> str | bool:
     directory this user owns that no one else may write; else no cache). A test builds
     the grammar with `strict=True` (no two terminals may collide), so it is not redone at
     every start."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "oxdeai"
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = base.stat()
-        if (hasattr(os, "getuid") and info.st_uid != os.getuid()) or info.st_mode & 0o022:
-            return False
-    except OSError:
+    base = private_dir()
+    if base is None:
         return False
     return str(base / f"grammar-lark-{lark.__version__}.cache")
 

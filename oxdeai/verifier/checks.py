@@ -21,8 +21,9 @@ import z3
 
 from oxdeai.dsl import ast as A
 from oxdeai.verifier.encode import Unsupported
-from oxdeai.verifier.queries import Prover, Result, Verdict
+from oxdeai.verifier.queries import Prover, Verdict
 from oxdeai.verifier.replay import ReplayError, describe, engine_for, extract, replay
+from oxdeai.verifier.results import Result
 from oxdeai.verifier.solve import Answer
 from oxdeai.verifier.symbolic import World
 

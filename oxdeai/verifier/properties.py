@@ -16,7 +16,7 @@ from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.verifier.assertions import Assertions
 from oxdeai.verifier.checks import CHECKS, Checks
 from oxdeai.verifier.invariants import prove_invariants
-from oxdeai.verifier.queries import Result
+from oxdeai.verifier.results import Result
 from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT
 
 __all__ = ["Result", "verify_policy"]

@@ -20,30 +20,9 @@ import z3
 from oxdeai.dsl import ast as A
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.verifier.replay import extract
-from oxdeai.verifier.solve import DEFAULT_BUDGET, DEFAULT_TIMEOUT, Answer, Outcome, solve
+from oxdeai.verifier.results import DEFAULT_BUDGET, DEFAULT_TIMEOUT
+from oxdeai.verifier.solve import Answer, Outcome, solve
 from oxdeai.verifier.symbolic import Vars, World
-
-
-@dataclass
-class Result:
-    """One reported property: what `verify` prints, and its JSON line."""
-
-    property: str
-    kind: str  # invariant | assertion | check
-    status: str  # proved | violated | unknown
-    span: A.Span
-    counterexample: dict[str, Any] | None = None
-    reason: str | None = None
-    time_ms: int = 0
-    detail: str | None = None  # e.g. the conflicting pair, the uncovered tool
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"property": self.property, "kind": self.kind, "status": self.status,
-                               "counterexample": self.counterexample, "reason": self.reason,
-                               "time_ms": self.time_ms, "line": self.span.line, "column": self.span.column}
-        if self.detail:
-            out["detail"] = self.detail
-        return out
 
 
 @dataclass

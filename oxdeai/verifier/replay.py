@@ -13,7 +13,6 @@ after its replay reproduces it, and raises `ReplayError` (exit 70) otherwise.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import z3
@@ -102,13 +101,3 @@ def describe(decision: Decision) -> str:
     return "DENY " + ", ".join(f"{c}({n})" if n else c for c, n, _ in decision.reasons)
 
 
-def eval_command(path: str, cx: dict[str, Any]) -> str:
-    """The exact `oxdeai eval` command that reproduces a counterexample."""
-    def arg(value: Any) -> str:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        return "'" + text.replace("'", "'\\''") + "'"
-
-    command = f"oxdeai eval {path} --request {arg(cx['request'])}"
-    if cx.get("state"):
-        command += f" --state {arg(cx['state'])}"
-    return command

@@ -14,13 +14,9 @@ from typing import Any
 
 import z3
 
-# The deterministic limit per query, in Z3's resource units (`rlimit`): the same query
-# gets the same answer on any machine under any load. Calibrated on the bundled
-# examples and acceptance cases, whose costliest query uses about 7 million (about
-# 3.5 s on the 2-core CI machine): a margin of seven. docs/verify.md, "Budget".
-DEFAULT_BUDGET = 50_000_000
-DEFAULT_TIMEOUT = 300.0  # seconds per query: a wall-clock backstop only, far above the budget's cost
+from oxdeai.verifier.results import DEFAULT_BUDGET, DEFAULT_TIMEOUT, WALL_CLOCK
 
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_TIMEOUT", "Answer", "Outcome", "model_value", "solve"]
 
 class Answer(enum.Enum):
     HOLDS = "holds"  # unsat: no counterexample
@@ -68,8 +64,8 @@ def _outcome(answer: Any, solver: z3.Solver, out_of_time: bool) -> Outcome:
     if answer == z3.unknown:
         why = solver.reason_unknown()
         if out_of_time and why in ("timeout", "canceled"):
-            return Outcome(Answer.UNKNOWN, reason="the query hit the wall-clock backstop (raise `--timeout`); "
-                                                  "this answer depends on the machine's speed and load")
+            return Outcome(Answer.UNKNOWN, reason=f"{WALL_CLOCK} (raise `--timeout`); this answer depends on the "
+                                                  "machine's speed and load")
         if "resource" in why or why == "canceled":  # Z3 says `canceled` when the rlimit stops it
             return Outcome(Answer.UNKNOWN, reason="the query used up its solver budget (raise `--budget`)")
         return Outcome(Answer.UNKNOWN, reason=f"the solver gave up: {why}")
