@@ -58,6 +58,42 @@ def test_the_generated_rule_function_is_stages_5_and_6_of_the_reference(
     assert compile_rules(denies, allows, CONSTS)(ctx) == (denied, [] if denied else matching(allows))
 
 
+VALUES = ["acct_a", "acct_b", "", "acct", "é😀", "acct_aa"]
+SHAPES = [  # the shapes compile_rules looks up in a table
+    st.builds(lambda v, flip: A.Binary(A.BinOp.EQ, *((A.StrLit(v), A.Arg("to"))[::-1 if flip else 1])),
+              st.sampled_from(VALUES), st.booleans()),
+    st.builds(lambda v: A.Binary(A.BinOp.STARTSWITH, A.Arg("to"), A.StrLit(v)), st.sampled_from(VALUES)),
+    st.builds(lambda v: A.Binary(A.BinOp.EQ, A.Arg("amount"), A.IntLit(v)), st.integers(-2, 3)),
+    st.builds(lambda: A.Binary(A.BinOp.EQ, A.Arg("amount"), A.Name("cap"))),
+]
+OTHERS = st.none() | bool_expr(SCOPE, 1)  # ones it tries in turn
+
+
+@st.composite
+def rule_lists(draw: st.DrawFn) -> list[A.Expr | None]:
+    """Enough rules of one shape to be looked up, among others, in any order."""
+    conds = draw(st.lists(st.sampled_from(SHAPES).flatmap(lambda s: s), min_size=8, max_size=20))
+    conds = conds + draw(st.lists(st.one_of(*SHAPES, OTHERS), max_size=20))
+    return draw(st.permutations(conds))
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_lists(), rule_lists() | st.lists(OTHERS, max_size=5), contexts(),
+       st.sampled_from(VALUES + ["acct_b!", "x"]), st.integers(-2, 1000))
+def test_rules_looked_up_in_a_table_match_as_when_tried_one_by_one(
+        denies: list[A.Expr | None], allows: list[A.Expr | None], ctx: Ctx, to: str, amount: int) -> None:
+    """From INDEX_AT rules of `args.P == C` or `args.P startswith C` on one parameter,
+    compile_rules looks them up; the indices, their order and the deny-first rule stay
+    the reference's."""
+    ctx = Ctx({"amount": amount, "to": to}, ctx.agent, ctx.time, ctx.tool, ctx.read_state, CONSTS)
+
+    def matching(conditions: list[A.Expr | None]) -> list[int]:
+        return [i for i, cond in enumerate(conditions) if cond is None or eval_expr(cond, ctx) is True]
+
+    denied = matching(denies)
+    assert compile_rules(denies, allows, CONSTS)(ctx) == (denied, [] if denied else matching(allows))
+
+
 def _value(source: str, **args: Any) -> Any:
     parsed = parse_source(f"policy p\nconst c = {source}\n")
     assert parsed.policy is not None, parsed.diagnostics

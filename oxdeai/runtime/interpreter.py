@@ -218,20 +218,75 @@ def compile_expr(e: A.Expr, consts: dict[str, Any]) -> Compiled:
     return compiled if compiled is not None else functools.partial(_interpret, e)
 
 
+INDEX_AT = 8  # rules of one shape on one parameter from which they are looked up, not tried one by one
+
+
 def compile_rules(denies: list[A.Expr | None], allows: list[A.Expr | None],
                   consts: dict[str, Any]) -> Callable[[Ctx], tuple[list[int], list[int]]]:
-    """One function for a tool's rules: (indices of matching denies, of matching allows).
-    Allow rules are not evaluated when a deny matches (stage 5 ends the decision)."""
+    """One function for a tool's rules: (indices of matching denies, of matching allows),
+    each in rule order. Allow rules are not evaluated when a deny matches (stage 5 ends
+    the decision). Where `INDEX_AT` or more rules are each exactly `args.P == C` (or
+    `args.P startswith C`) for one parameter P and constants C, they become one lookup
+    in a table from C to the rules (one per prefix length), so a thousand rules cost
+    what one does; the meaning is the reference's, rule for rule."""
     emitter = _Emitter(consts)
-    body = ["d = []"]
-    for index, cond in enumerate(denies):
-        body.append(f"if {emitter.emit(cond)}: d.append({index})" if cond is not None else f"d.append({index})")
-    body += ["if d:", "    return d, []", "a = []"]
-    for index, cond in enumerate(allows):
-        body.append(f"if {emitter.emit(cond)}: a.append({index})" if cond is not None else f"a.append({index})")
-    body.append("return d, a")
+    body = ["d = []", *_matching_lines(emitter, denies, "d"), "if d:", "    return d, []", "a = []",
+            *_matching_lines(emitter, allows, "a"), "return d, a"]
     compiled = emitter.function("rules", body)
     return compiled if compiled is not None else functools.partial(_interpret_rules, denies, allows)
+
+
+def _matching_lines(emitter: _Emitter, conds: list[A.Expr | None], out: str) -> list[str]:
+    """Lines appending to `out` the index of every condition that holds, in order."""
+    shapes: dict[tuple[str, str], dict[Any, list[int]]] = {}
+    for index, cond in enumerate(conds):
+        shape = _indexable(cond, emitter.consts)
+        if shape is not None:
+            shapes.setdefault(shape[:2], {}).setdefault(shape[2], []).append(index)
+    tables = {key: table for key, table in shapes.items() if sum(map(len, table.values())) >= INDEX_AT}
+    looked_up = {i for table in tables.values() for found in table.values() for i in found}
+    lines = []
+    for index, cond in enumerate(conds):
+        if index in looked_up:
+            continue
+        lines.append(f"if {emitter.emit(cond)}: {out}.append({index})" if cond is not None else f"{out}.append({index})")
+    for (kind, param), table in sorted(tables.items()):
+        value = emitter.emit(A.Arg(param))
+        found = emitter.bind({c: tuple(found) for c, found in table.items()})
+        if kind == "eq":
+            lines += [f"m = {found}.get({value})", f"if m: {out}.extend(m)"]
+        else:  # prefixes, one lookup per length
+            lengths = emitter.bind(tuple(sorted({len(c) for c in table})))
+            lines += [f"for n in {lengths}:", f"    if n > len({value}): break",  # else a shorter value repeats
+                      f"    m = {found}.get({value}[:n])", f"    if m: {out}.extend(m)"]
+    if tables:
+        lines.append(f"{out}.sort()")
+    return lines
+
+
+def _indexable(cond: A.Expr | None, consts: dict[str, Any]) -> tuple[str, str, Any] | None:
+    """("eq", P, C) for `args.P == C` or `C == args.P`; ("prefix", P, C) for
+    `args.P startswith C`; C a literal or a const holding an int or a string."""
+    if not isinstance(cond, A.Binary):
+        return None
+
+    def constant(e: A.Expr) -> Any:
+        if isinstance(e, (A.IntLit, A.StrLit)):
+            return e.value
+        if isinstance(e, A.Name) and type(consts.get(e.name)) in (int, str):
+            return consts[e.name]
+        return None
+
+    left, right = cond.left, cond.right
+    if cond.op is A.BinOp.EQ:
+        if isinstance(right, A.Arg):
+            left, right = right, left
+        value = constant(right)
+        if isinstance(left, A.Arg) and value is not None:
+            return "eq", left.name, value
+    if cond.op is A.BinOp.STARTSWITH and isinstance(left, A.Arg) and type(constant(right)) is str:
+        return "prefix", left.name, constant(right)
+    return None
 
 
 def _interpret(e: A.Expr, ctx: Ctx) -> Value:
