@@ -2,7 +2,8 @@
 
 Contract: `canonical_json` is RFC 8785 for the values the language has (ints
 within +-(2^53-1), strings, bools, null, lists, objects): keys sorted by UTF-16
-code units, no white space, UTF-8 (orjson writes it when every key is ASCII, the
+code units, no white space, UTF-8 (orjson writes it when no character at or above
+U+E000 appears, or every key is ASCII, where its code point order is UTF-16 order; the
 standard library otherwise; a property test holds both to a reference). Every hash is SHA-256 over it. A `Decision`
 is cheap to build on the hot path; its hashes, id and pydantic model are
 computed when first asked for, and are the same bytes in every process.
@@ -45,7 +46,13 @@ _sorted_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow
 
 
 def canonical_json(value: Any) -> bytes:
-    if _ascii_keys(value):  # the common case: the encoder's own key sort is the right one
+    try:  # orjson sorts keys by code point; that is UTF-16 order unless a character >= U+E000 appears
+        fast = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a lone surrogate, an int past 64 bits, a key that is not a string
+        fast = None
+    if fast is not None and (fast.isascii() or max(fast) < 0xEE):  # no UTF-8 lead byte of U+E000 or above
+        return fast
+    if _ascii_keys(value):  # the encoder's own key sort is still the right one
         try:  # orjson writes exactly these bytes for these values, about ten times faster
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except TypeError:  # a lone surrogate, an int past 64 bits, a key that is not a string
