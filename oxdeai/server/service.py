@@ -66,6 +66,7 @@ class Service:
         self._in_flight = 0
         self._resume: asyncio.Event | None = None  # set while a rollout holds new calls back
         self._drained: asyncio.Event | None = None
+        self._inline = True  # False while the store fails: steps then wait in a thread, not on the loop
 
     def serve(self, serving: Serving) -> None:
         """Another version takes over (server/reload.py)."""
@@ -121,7 +122,7 @@ class Service:
             call["idempotency_key"] = body.idempotency_key
         async with self._admitted():
             serving = self.current  # a call in flight finishes on the version it started on
-            decision = await serving.engine.adecide(call, {"agent": caller.agent})
+            decision = await self._decided(serving.engine, call, {"agent": caller.agent})
             answer = decision.to_json()  # its id is known to the store before any rollout runs
         self.metrics.decided(decision, body.tool in serving.policy.tools, timer.perf_counter() - started)
         if self.log.enabled:  # canonical: the keys in order, the decision's own bytes inside
@@ -137,7 +138,7 @@ class Service:
             return body
         try:
             async with self._admitted():
-                effects = await self.current.engine.acomplete(body.decision_id, body.outcome, None, caller.agent)
+                effects = await self._completed(self.current.engine, body, caller.agent)
         except CompletionStoreError:
             self.metrics.store_errors.labels("complete").inc()
             self.metrics.completions.labels(body.outcome, "store_unavailable").inc()
@@ -151,6 +152,32 @@ class Service:
         self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"completion":' + answer
                        + b',"event":"completion"}')
         return 200, answer
+
+    # A store step is one round trip (~0.1 ms to a Redis on loopback, less to SQLite): on
+    # the event loop's own thread it costs less than the hop to a worker thread and back,
+    # and a worker's decisions run one at a time under the GIL either way (measured in
+    # bench/serve.py: more decisions/s and a shorter tail at half load). While the store
+    # fails, a step may wait for its timeout: steps then run in a thread, so health
+    # checks and the other requests are still answered, until one succeeds again.
+
+    async def _decided(self, engine: Engine, call: dict[str, Any], context: dict[str, Any]) -> Any:
+        if not engine.store.durable:
+            return engine.decide(call, context)
+        decision = engine.decide(call, context) if self._inline else await engine.adecide(call, context)
+        self._inline = not any(r[0] == "store_unavailable" for r in decision.reasons)
+        return decision
+
+    async def _completed(self, engine: Engine, body: CompleteBody, agent: Any) -> Any:
+        try:
+            if self._inline or not engine.store.durable:
+                effects = engine.complete(body.decision_id, body.outcome, None, agent)
+            else:
+                effects = await engine.acomplete(body.decision_id, body.outcome, None, agent)
+        except CompletionStoreError:
+            self._inline = False
+            raise
+        self._inline = True
+        return effects
 
     def ready(self) -> dict[str, str]:
         """What keeps the service from being ready (empty when ready)."""
