@@ -16,12 +16,10 @@ from oxdeai.cli.common import EXIT_OK, STORE_HELP, fail_usage, load_for_command,
 from oxdeai.dsl.types import HOST_OUTCOMES
 from oxdeai.runtime.engine import CompletionError, Engine
 from oxdeai.runtime.models import canonical_json
+from oxdeai.runtime.schema import split_request
 from oxdeai.runtime.state_files import StateFileError
 from oxdeai.runtime.store import StoreError
 from oxdeai.runtime.store_urls import open_store
-
-CONTEXT_KEYS = ("agent", "time")
-
 
 _BLANK = object()  # a blank trace line: no decision (a JSON `null` line is a request, and is denied)
 
@@ -33,15 +31,6 @@ def trace_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def split_request(request: Any) -> tuple[Any, dict[str, Any]]:
-    """One JSON holds the agent's call and the host's context; split them."""
-    if not isinstance(request, dict):
-        return request, {}
-    call = {k: v for k, v in request.items() if k not in CONTEXT_KEYS}
-    context = {k: request[k] for k in CONTEXT_KEYS if k in request}
-    return call, context
 
 
 class _TraceClock:

@@ -21,6 +21,7 @@ from oxdeai.policytest.spec import Case, Expect
 from oxdeai.runtime.completions import CompletionError
 from oxdeai.runtime.engine import Engine
 from oxdeai.runtime.models import Decision
+from oxdeai.runtime.schema import split_request
 from oxdeai.runtime.state_files import StateFileError
 
 
@@ -76,8 +77,7 @@ def run_case(policy: CheckedPolicy, case: Case, seen: Seen, verdicts: Any) -> Ca
         if "complete" in line:
             failures += [where + f for f in _complete(engine, line, decided, expect, seen)]
             continue
-        call = {k: v for k, v in line.items() if k not in ("agent", "time")}
-        context = {k: line[k] for k in ("agent", "time") if k in line}
+        call, context = split_request(line)
         decision = engine.decide(call, context)
         decided[index] = decision
         seen.decisions.append(decision)

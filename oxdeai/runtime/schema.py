@@ -256,3 +256,16 @@ def _reasons_from(exc: ValidationError, prefix: str) -> list[Reason]:
             message = f"`{name}`: {err.get('msg', 'invalid value')}"
         reasons.append(_invalid(name, message))
     return reasons
+
+
+CONTEXT_KEYS = ("agent", "time")  # what the host gives; the rest of a request line is the agent's call
+
+
+def split_request(request: Any) -> tuple[Any, dict[str, Any]]:
+    """One JSON object holding the agent's call and the host's context (a request file, a
+    trace line, a test case), split into the two `Engine.decide` takes."""
+    if not isinstance(request, dict):
+        return request, {}
+    call = {k: v for k, v in request.items() if k not in CONTEXT_KEYS}
+    context = {k: request[k] for k in CONTEXT_KEYS if k in request}
+    return call, context
