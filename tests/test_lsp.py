@@ -123,6 +123,24 @@ def test_hover_definition_and_references() -> None:
     run(body)
 
 
+def test_navigation_survives_a_typo_that_breaks_the_parse() -> None:
+    text = (EXAMPLES / "shop.oxp").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    rule_line = next(i for i, line in enumerate(lines) if line.startswith("allow charge"))
+    use = lines[rule_line].index("pay.charge")
+
+    async def body(editor: Editor) -> None:
+        await editor.open(text)
+        broken = await editor.change(text + "allow when (\n", 2)  # half-typed: a syntax error
+        assert [d.code for d in broken] == [compile_source(text + "allow when (\n")[1][0].code]
+        where = await editor.client.text_document_definition_async(T.DefinitionParams(**editor.at(rule_line, use)))
+        assert where is not None and lines[where.range.start.line].startswith("tool pay.charge")
+        edits = await editor.client.text_document_formatting_async(T.DocumentFormattingParams(
+            text_document=T.TextDocumentIdentifier(uri=URI), options=T.FormattingOptions(tab_size=2, insert_spaces=True)))
+        assert edits is None  # a file that does not parse is not reformatted
+    run(body)
+
+
 def test_formatting_returns_the_canonical_text_and_a_quick_fix_applies_the_suggestion() -> None:
     messy = "policy   shop\ntool t(a:int)\nallow   r on t when args.a>1\n"
     parsed = parse_source(messy)

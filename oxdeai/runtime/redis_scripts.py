@@ -19,12 +19,13 @@ NIL = "(absent)"
 # applied (the client may have given up on it), n, the n values read (NIL for absent), the step's time when it asked for due
 # leases ('' if it did not), how many leases it found due, their members, then per write
 # (op, value, number): set with a TTL (0: none), new (a set of a key that must not exist
-# yet: a new call's record), zadd with a score, zrem.
+# yet: a new call's record), zadd with a score, zrem; last, the policy version's sha256.
 # Returns the commit order; or, with nothing written: {-1, the n values now held, the due
 # leases now as member, score pairs} (stale), {-2} (the store's data is gone: no meta),
 # {-3} (the counter is behind this process's numbers: raised to them, reserve anew),
 # {-4} (a new call's record exists: its number was used before), {-5} (the deadline has
-# passed: the client may have answered `store_unavailable` already). Everything that can fail
+# passed: the client may have answered `store_unavailable` already), {-6, sha} (the store
+# belongs to another policy version now: another process rolled it over). Everything that can fail
 # is checked before the first write, so a failing script never leaves half a step.
 CAS_SCRIPT = """
 local n = tonumber(ARGV[3])
@@ -58,6 +59,8 @@ end
 local clock = redis.call('TIME')
 if tonumber(clock[1]) * 1000000 + tonumber(clock[2]) > tonumber(ARGV[2]) then return {-5} end
 if redis.call('HEXISTS', meta, 'policy') == 0 then return {-2} end
+local bound = redis.call('HGET', meta, 'policy')
+if bound ~= ARGV[#ARGV] then return {-6, bound} end
 local counter = tonumber(redis.call('GET', seq) or '0')
 local floor = tonumber(ARGV[1])
 if counter == nil then return redis.error_reply('the decision counter is not a number') end

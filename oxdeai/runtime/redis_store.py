@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlparse
 
 from oxdeai.runtime.redis_checks import check_redis_url, refuse_eviction
 from oxdeai.runtime.redis_scripts import CAS_SCRIPT, NIL, RESERVE_SCRIPT
-from oxdeai.runtime.store import CALL_TTL, Changes, Entry, EntryKey, Pending, StoreError, mismatch
+from oxdeai.runtime.store import CALL_TTL, Changes, Entry, EntryKey, Pending, StoreError, mismatch, superseded
 
 T = TypeVar("T")
 _json_string: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
@@ -54,6 +54,7 @@ class RedisStore:
         parsed = urlparse(url)
         options = parse_qs(parsed.query)
         self.prefix = options.get("prefix", [f"oxdeai:{policy_name}:"])[0]
+        self.policy_sha256 = policy_sha256
         timeout = self.timeout = float(options.get("timeout", ["2"])[0])
         self._offset_us: int | None = None  # Redis's clock minus ours, in microseconds
         self.client = redis.Redis.from_url(url.split("?")[0], socket_timeout=timeout, socket_connect_timeout=timeout,
@@ -154,7 +155,8 @@ class RedisStore:
                                          self.prefix + "meta"]
         now = "" if self._due_at is None else str(self._due_at)
         floor = self._highest
-        reply = self._script(keys, [floor, self._deadline(), len(read_keys), *expected, now, len(due), *due, *ops])
+        reply = self._script(keys, [floor, self._deadline(), len(read_keys), *expected, now, len(due), *due, *ops,
+                                    self.policy_sha256])
         if isinstance(reply, list) and reply[0] == -5:  # ran too late: nothing written; our clock may be off
             self._offset_us = None
             return False
@@ -163,6 +165,9 @@ class RedisStore:
             raise StoreError("Redis no longer holds this store's data (a restart without persistence, FLUSHALL "
                              "or eviction): budgets, nonces and calls in flight are gone, so nothing is decided "
                              "until an engine opens the store again and starts it afresh")
+        if isinstance(reply, list) and reply[0] == -6:
+            self._forget()
+            raise StoreError(superseded("the Redis store", reply[1] if len(reply) > 1 else None))
         if isinstance(reply, list) and reply[0] == -3:  # the counter went back: reserve numbers above ours
             self._forget()
             self._seq_next = self._seq_end = 0

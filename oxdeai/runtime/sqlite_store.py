@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from oxdeai.runtime.store import CALL_TTL, CLOCK, Changes, Entry, EntryKey, Pending, StoreError, mismatch
+from oxdeai.runtime.store import CALL_TTL, CLOCK, Changes, Entry, EntryKey, Pending, StoreError, mismatch, superseded
 
 T = TypeVar("T")
 SCHEMA = """
@@ -56,6 +56,7 @@ class SQLiteStore:
         """`completes`: the tools whose completion does something; an uncompleted call of any
         other tool is forgotten after CALL_TTL like a finished one (None: keep them all)."""
         self.path = path
+        self.policy_sha256 = policy_sha256
         self._abspath = os.path.abspath(path)  # the identity check must not follow a later chdir
         self.completes = completes
         self.timeout = timeout
@@ -136,6 +137,7 @@ class SQLiteStore:
                     raise StoreError(f"the SQLite store is unavailable: {exc}") from exc
                 try:
                     self._check_file()
+                    self._check_binding()
                     result, changes = step(self, *args)
                     if changes is not None:
                         self._apply(changes)
@@ -153,6 +155,14 @@ class SQLiteStore:
                 except BaseException:
                     self._rollback()
                     raise
+
+    def _check_binding(self) -> None:
+        """Inside the step's transaction: the store still belongs to this policy version.
+        Another process that rolled it over (or migrated it) has given its entries other
+        meanings; a step of this version then decides nothing (store_unavailable)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'policy'").fetchone()
+        if row is None or row[0] != self.policy_sha256:
+            raise StoreError(superseded(f"the SQLite store `{self.path}`", row[0] if row else None))
 
     def _rollback(self) -> None:
         try:

@@ -73,6 +73,13 @@ def mismatch(store: str, stored_sha: str, stored_name: str | None, name: str) ->
             "`oxdeai state rollout --from OLD.oxp --policy NEW.oxp` (docs/state.md)")
 
 
+def superseded(store: str, bound: str | None) -> str:
+    """Why a step is refused when the store was rolled over under a running engine."""
+    now = f"another version (sha256 {bound[:12]}…)" if bound else "no version"
+    return (f"{store} now belongs to {now}: another process rolled it over while this engine ran the old "
+            "one, so it decides nothing more; restart it (or reload it) with the new policy file")
+
+
 class StateStore(Protocol):
     durable: bool  # shared beyond this process: decision ids are recorded in the store
     last_order: int | None  # the commit order of the last step, where sequence numbers are not it; else None

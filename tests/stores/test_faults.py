@@ -346,3 +346,36 @@ def test_a_store_opened_by_a_relative_path_survives_a_chdir(tmp_path: Path, monk
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # the same file, only the process's directory moved
     assert send(engine, 10).allowed
+
+
+# ---- a store rolled over under a running engine ----------------------------------------
+
+
+def _rolled_over_under_a_running_engine(url: str, tmp_path: Path) -> None:
+    """`oxdeai state rollout` (or another worker's reload) rebinds the store to the new
+    version while an engine of the old one still runs: that engine decides nothing more,
+    writes nothing, and says why; an engine of the new version decides."""
+    old_file, new_file = tmp_path / "old.oxp", tmp_path / "new.oxp"
+    old_file.write_text(BUDGET)
+    new_file.write_text(BUDGET.replace('version "1"', 'version "2"').replace("<= 100_000", "<= 200_000"))
+    old = Engine(load_policy(old_file), store=open_store(url, load_policy(old_file)))
+    assert send(old, 10).allowed
+    code, out = run_cli("state", "rollout", "--store", url, "--from", str(old_file), "--policy", str(new_file))
+    assert code == 0, out
+    refused = send(old, 10)
+    assert [r[0] for r in refused.reasons] == ["store_unavailable"] and "now belongs to another version" in \
+        refused.reasons[0][2]
+    new_policy = load_policy(new_file)
+    new = Engine(new_policy, store=open_store(url, new_policy))
+    carried = send(new, 5)
+    assert carried.allowed and carried.effects[0][2:] == (10, 15)  # the old version's 10, and nothing more
+    assert [r[0] for r in send(old, 10).reasons] == ["store_unavailable"]  # still refused
+
+
+def test_an_engine_whose_sqlite_store_was_rolled_over_decides_nothing_more(tmp_path: Path) -> None:
+    _rolled_over_under_a_running_engine(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+
+
+def test_an_engine_whose_redis_store_was_rolled_over_decides_nothing_more(redis_server: RedisServer,  # noqa: F811
+                                                                          tmp_path: Path) -> None:
+    _rolled_over_under_a_running_engine(redis_server.url(), tmp_path)
