@@ -95,10 +95,18 @@ def test_diagnostics_as_you_type_are_the_checkers() -> None:
     run(body)
 
 
+SHOP = (EXAMPLES / "shop.oxp").read_text(encoding="utf-8")
+SHOP_LINES = SHOP.splitlines()
+
+
+def line_of(prefix: str) -> int:
+    """The 0-based line of examples/shop.oxp that starts with `prefix`."""
+    return next(i for i, line in enumerate(SHOP_LINES) if line.startswith(prefix))
+
+
 def test_hover_definition_and_references() -> None:
-    text = (EXAMPLES / "shop.oxp").read_text(encoding="utf-8")
-    lines = text.splitlines()
-    rule_line = next(i for i, line in enumerate(lines) if line.startswith("allow charge"))
+    text, lines = SHOP, SHOP_LINES
+    rule_line = line_of("allow charge")
     use = lines[rule_line].index("pay.charge")
     amount = lines[rule_line].index("args.amount") + len("args.")
 
@@ -113,20 +121,17 @@ def test_hover_definition_and_references() -> None:
         on_rule = await editor.client.text_document_hover_async(T.HoverParams(**editor.at(rule_line, 7)))
         assert "on `pay.charge`" in on_rule.contents.value
         where = await editor.client.text_document_definition_async(T.DefinitionParams(**editor.at(rule_line, use)))
-        tool_line = next(i for i, line in enumerate(lines) if line.startswith("tool pay.charge"))
-        assert where.range.start.line == tool_line and where.range.start.character == len("tool ")
-        state_line = next(i for i, line in enumerate(lines) if line.startswith("state spent"))
+        assert where.range.start.line == line_of("tool pay.charge") and where.range.start.character == len("tool ")
         found = await editor.client.text_document_references_async(T.ReferenceParams(
-            **editor.at(state_line, len("state s")), context=T.ReferenceContext(include_declaration=True)))
+            **editor.at(line_of("state spent"), len("state s")), context=T.ReferenceContext(include_declaration=True)))
         spent_lines = sorted(i for i, line in enumerate(lines) if "spent" in line and not line.startswith("#"))
         assert sorted({r.range.start.line for r in found}) == spent_lines
     run(body)
 
 
 def test_navigation_survives_a_typo_that_breaks_the_parse() -> None:
-    text = (EXAMPLES / "shop.oxp").read_text(encoding="utf-8")
-    lines = text.splitlines()
-    rule_line = next(i for i, line in enumerate(lines) if line.startswith("allow charge"))
+    text, lines = SHOP, SHOP_LINES
+    rule_line = line_of("allow charge")
     use = lines[rule_line].index("pay.charge")
 
     async def body(editor: Editor) -> None:
