@@ -241,9 +241,12 @@ def test_the_command_line(tmp_path: Path) -> None:
     small(tmp_path)
     (tmp_path / "key.pem").write_bytes(SIGNER.private_pem())
     (tmp_path / "jwks.json").write_text(json.dumps(KEYS.jwks()))
+    from cryptography.hazmat.primitives import serialization
+    (tmp_path / "public.pem").write_bytes(SIGNER.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     runner = CliRunner()
     log = str(tmp_path / "decisions.jsonl")
-    for keys in ("key.pem", "jwks.json"):
+    for keys in ("key.pem", "jwks.json", "public.pem"):
         result = runner.invoke(main, ["audit", "verify", log, "--keys", str(tmp_path / keys)])
         assert result.exit_code == 0 and "ok: every line, link and checkpoint checks out" in result.output
     assert runner.invoke(main, ["audit", "verify", log]).exit_code == 3

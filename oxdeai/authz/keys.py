@@ -85,14 +85,19 @@ class KeyRing:
     def of(*signers: Signer) -> KeyRing:
         return KeyRing({s.kid: s.verification_key() for s in signers})
 
-    def add_pem(self, kid: str, source: str | bytes | Path) -> None:
+    def add_pem(self, kid: str | None, source: str | bytes | Path) -> str:
+        """Add an Ed25519 public key; its key id is `kid`, or the default one of the key
+        (as `Signer` derives it). Returns the key id."""
+        named = f"key `{kid}`" if kid else "the key"
         try:
             key = serialization.load_pem_public_key(_pem(source))
         except (ValueError, TypeError, OSError) as exc:
-            raise KeyProblem(f"key `{kid}`: not a PEM public key: {exc}") from None
+            raise KeyProblem(f"{named}: not a PEM public key: {exc}") from None
         if not isinstance(key, Ed25519PublicKey):
-            raise KeyProblem(f"key `{kid}` must be Ed25519, not {type(key).__name__}")
+            raise KeyProblem(f"{named} must be Ed25519, not {type(key).__name__}")
+        kid = kid or key_id(key)
         self.keys[kid] = (key, "EdDSA")
+        return kid
 
     def without(self, kid: str) -> KeyRing:
         return KeyRing({k: v for k, v in self.keys.items() if k != kid})

@@ -31,7 +31,7 @@ def audit() -> None:
 
 
 def _key_ring(paths: tuple[str, ...]) -> Any:
-    from oxdeai.authz.keys import KeyProblem, KeyRing, Signer, key_id
+    from oxdeai.authz.keys import KeyProblem, KeyRing, Signer
 
     ring = KeyRing()
     for raw in paths:
@@ -47,10 +47,7 @@ def _key_ring(paths: tuple[str, ...]) -> Any:
                 signer = Signer.from_pem(data)
                 ring.keys[signer.kid] = signer.verification_key()
             else:
-                probe = KeyRing()
-                probe.add_pem("probe", data)
-                public = probe.keys["probe"][0]
-                ring.add_pem(key_id(public), data)
+                ring.add_pem(None, data)
         except (KeyProblem, ValueError) as exc:
             fail_usage(f"`{raw}` is not a JWKS document or an Ed25519 PEM key: {exc}")
     if paths and not ring.keys:
