@@ -26,13 +26,20 @@ import queue
 import sys
 import threading
 import time as wallclock
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from oxdeai.audit.chain import Chain
 from oxdeai.runtime.models import canonical_json
 
 if TYPE_CHECKING:
     from oxdeai.authz.keys import Signer
+
+
+def completion_json(decision_id: str, outcome: str, effects: Any) -> bytes:
+    """A completion as the service answers it and the log records it (canonical JSON);
+    `effects` as `Engine.complete` returns them."""
+    return canonical_json({"decision_id": decision_id, "outcome": outcome, "effects": [
+        {"state": s, "key": k or None, "before": b, "after": a} for s, k, b, a in effects]})
 
 
 class DecisionLog:
@@ -74,6 +81,17 @@ class DecisionLog:
             with self._dropped_lock:
                 self._dropped += 1
             self._failed("the decision log's writer is behind; lines are being dropped")
+
+    def decision(self, caller: str, decision_json: bytes) -> None:
+        """A decision's record: who asked, and the decision's own canonical JSON."""
+        if self._out is not None:
+            self.write(b'{"caller":' + canonical_json(caller) + b',"decision":' + decision_json + b',"event":"decision"}')
+
+    def completion(self, caller: str, completion: bytes) -> None:
+        """A completion's record; `completion` is `completion_json(...)`."""
+        if self._out is not None:
+            self.write(b'{"caller":' + canonical_json(caller) + b',"completion":' + completion
+                       + b',"event":"completion"}')
 
     def event(self, **fields: object) -> None:
         """A record from plain fields (canonical JSON)."""

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from oxdeai.audit.log import DecisionLog
+from oxdeai.audit.log import DecisionLog, completion_json
 from oxdeai.dsl.policy import CheckedPolicy, load_policy
 from oxdeai.guard.answers import AlreadyDone, Denial, Denied
 from oxdeai.guard.authorized import Authorization
@@ -195,16 +195,12 @@ class Guard:
     # ---- the parts both paths share ---------------------------------------------------
 
     def _logged(self, decision: Decision) -> None:
-        if self.log is not None and self.log.enabled:
-            self.log.write(b'{"caller":' + canonical_json(self._caller()) + b',"decision":' + decision.to_json()
-                           + b',"event":"decision"}')
+        if self.log is not None and self.log.enabled:  # the decision's JSON only when it is logged
+            self.log.decision(self._caller(), decision.to_json())
 
     def _logged_completion(self, decision_id: str, outcome: str, effects: Any) -> None:
         if self.log is not None and self.log.enabled:
-            self.log.write(b'{"caller":' + canonical_json(self._caller()) + b',"completion":' + canonical_json(
-                {"decision_id": decision_id, "outcome": outcome, "effects": [
-                    {"state": s, "key": k or None, "before": b, "after": a} for s, k, b, a in effects]})
-                + b',"event":"completion"}')
+            self.log.completion(self._caller(), completion_json(decision_id, outcome, effects))
 
     def _caller(self) -> str:
         agent = self.context()["agent"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from oxdeai.audit.log import DecisionLog
+from oxdeai.audit.log import DecisionLog, completion_json
 from oxdeai.dsl.policy import CheckedPolicy
 from oxdeai.guard.tool_schema import json_schema
 from oxdeai.runtime.completions import CompletionError, CompletionStoreError
@@ -125,9 +125,7 @@ class Service:
             decision = await self._decided(serving.engine, call, {"agent": caller.agent})
             answer = decision.to_json()  # its id is known to the store before any rollout runs
         self.metrics.decided(decision, body.tool in serving.policy.tools, timer.perf_counter() - started)
-        if self.log.enabled:  # canonical: the keys in order, the decision's own bytes inside
-            self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"decision":' + answer
-                           + b',"event":"decision"}')
+        self.log.decision(caller.name, answer)
         if self.issuer is not None and decision.allowed and not decision.repeat:
             return 200, answer, self.issuer.token(decision, call, {"agent": caller.agent})
         return 200, answer
@@ -147,10 +145,8 @@ class Service:
             self.metrics.completions.labels(body.outcome, "refused").inc()
             return error(409, str(exc))
         self.metrics.completions.labels(body.outcome, "applied").inc()
-        answer = canonical_json({"decision_id": body.decision_id, "outcome": body.outcome, "effects": [
-            {"state": s, "key": k or None, "before": b, "after": a} for s, k, b, a in effects]})
-        self.log.write(b'{"caller":' + canonical_json(caller.name) + b',"completion":' + answer
-                       + b',"event":"completion"}')
+        answer = completion_json(body.decision_id, body.outcome, effects)
+        self.log.completion(caller.name, answer)
         return 200, answer
 
     # A store step is one round trip (~0.1 ms to a Redis on loopback, less to SQLite): on
