@@ -154,18 +154,17 @@ class Service:
     # and a worker's decisions run one at a time under the GIL either way (measured in
     # bench/serve.py: more decisions/s and a shorter tail at half load). While the store
     # fails, a step may wait for its timeout: steps then run in a thread, so health
-    # checks and the other requests are still answered, until one succeeds again.
+    # checks and the other requests are still answered, until one succeeds again
+    # (`adecide` and `acomplete` stay on the loop themselves for a store with no round trip).
 
     async def _decided(self, engine: Engine, call: dict[str, Any], context: dict[str, Any]) -> Any:
-        if not engine.store.durable:
-            return engine.decide(call, context)
         decision = engine.decide(call, context) if self._inline else await engine.adecide(call, context)
         self._inline = not any(r[0] == "store_unavailable" for r in decision.reasons)
         return decision
 
     async def _completed(self, engine: Engine, body: CompleteBody, agent: Any) -> Any:
         try:
-            if self._inline or not engine.store.durable:
+            if self._inline:
                 effects = engine.complete(body.decision_id, body.outcome, None, agent)
             else:
                 effects = await engine.acomplete(body.decision_id, body.outcome, None, agent)
