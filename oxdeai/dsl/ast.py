@@ -9,8 +9,9 @@ here: the parser converts everything.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeGuard, Union, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,11 @@ Expr = Union[
     IntLit, StrLit, BoolLit, SetLit, Name, Arg, AgentField, ToolRef, Dotted,
     Neg, Not, Binary, RangeSet, In, Matches, If, Call,
 ]
+_EXPR_TYPES: tuple[type, ...] = get_args(Expr)
+
+
+def is_expr(value: object) -> TypeGuard[Expr]:
+    return isinstance(value, _EXPR_TYPES)
 
 
 # ---- types, durations, patterns ------------------------------------------------
@@ -445,21 +451,19 @@ def effect_names(effect: EffectDecl) -> set[str]:
     return names
 
 
+def subexpressions(expr: Expr | None) -> Iterator[Expr]:
+    """The expression and every expression inside it, at any depth (iteratively)."""
+    stack: list[Expr] = [] if expr is None else [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        for slot in node.__slots__:
+            child = getattr(node, slot)
+            for item in child if isinstance(child, tuple) else (child,):
+                if is_expr(item):
+                    stack.append(item)
+
+
 def bare_names(expr: Expr | None) -> set[str]:
     """Every bare `Name` an expression mentions (states, consts, `time`, `outcome`)."""
-    found: set[str] = set()
-
-    def walk(e: object) -> None:
-        if isinstance(e, Name):
-            found.add(e.name)
-        for slot in getattr(e, "__slots__", ()):
-            child = getattr(e, slot, None)
-            if isinstance(child, tuple):
-                for c in child:
-                    walk(c)
-            elif hasattr(child, "__slots__") and not isinstance(child, Span):
-                walk(child)
-
-    if expr is not None:
-        walk(expr)
-    return found
+    return {e.name for e in subexpressions(expr) if isinstance(e, Name)}

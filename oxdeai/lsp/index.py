@@ -107,7 +107,7 @@ class SymbolIndex:
                 self.uses.append((("tool", tool), pattern.span))
         tools = self._matching(patterns)
         for expr in _exprs_of(decl):
-            for node in _walk(expr):
+            for node in A.subexpressions(expr):
                 self._use_node(node, tools)
         if isinstance(decl, A.EffectDecl):
             for assign in decl.assigns:
@@ -141,27 +141,8 @@ def _exprs_of(decl: A.Decl) -> Iterator[A.Expr]:
         for item in value if isinstance(value, tuple) else (value,):
             if isinstance(item, A.Assign):
                 yield item.value
-            elif _is_expr(item):
+            elif A.is_expr(item):
                 yield item
-
-
-def _walk(expr: A.Expr) -> Iterator[A.Expr]:
-    stack = [expr]
-    while stack:  # iterative: expressions may nest deep
-        node = stack.pop()
-        yield node
-        for f in dataclasses.fields(node):  # type: ignore[arg-type]
-            value = getattr(node, f.name)
-            for item in value if isinstance(value, tuple) else (value,):
-                if _is_expr(item):
-                    stack.append(item)
-
-
-_EXPR_TYPES = tuple(t for t in A.Expr.__args__)  # type: ignore[attr-defined]
-
-
-def _is_expr(value: object) -> bool:
-    return isinstance(value, _EXPR_TYPES)
 
 
 def _inside(span: A.Span, line: int, column: int) -> bool:
